@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Trilemma needs to build, test and run.
+#
+# Idempotent: only packages that are missing are installed, so a second run is
+# a no-op (no apt-get update, no network). Run as root or with sudo available.
+#
+#   deploy/install-deps.sh            # build + test dependencies
+#   deploy/install-deps.sh --runtime  # only what the server binary links to
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc
+  libprotobuf-dev libabsl-dev
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
+  prometheus-cpp-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libhnswlib-dev
+  python3 python3-numpy
+  prometheus
+)
+runtime_pkgs=(
+  libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
+  libprometheus-cpp-core1.0 ca-certificates
+)
+
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${runtime_pkgs[@]}"); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

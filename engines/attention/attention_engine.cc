@@ -1,0 +1,72 @@
+// Full softmax attention: every token's key and value are kept in a paged KV
+// cache, so recall holds at any context length while per-step compute and
+// state grow linearly with it — the "recall" corner alone.
+//
+// Preset "circuit" (DESIGN.md): q = β·x_t, k = x_{t-1}, v = x_t over the
+// codebook, so a query with key code E[k_i] attends to the position where
+// v_i followed k_i and reads back E[v_i]; Wo = out_gain·I lifts the answer
+// above the query's own code in the tied readout.
+//
+// Knobs: the common ones (lm_frame.h) plus heads, beta, out_gain.
+#include <memory>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "engines/common/kv_attention_engine.h"
+#include "engines/common/softmax_preset.h"
+#include "engines/registry.h"
+#include "engines/state/paged_kv_cache.h"
+
+namespace trilemma {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateAttentionEngine(
+    const EngineSpec& spec) {
+  Knobs knobs(spec.knobs);
+  const CommonKnobs common = ReadCommonKnobs(knobs);
+  const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
+  if (absl::Status s = knobs.Finish(); !s.ok()) return s;
+  const int d = common.d_model;
+  TensorMap weights;
+  AddFrameWeights(common, &weights);
+  std::mt19937_64 rng(common.seed);
+  if (absl::Status s = AddSoftmaxBlocks(common, preset, 0, common.depth, rng,
+                                        &weights);
+      !s.ok()) {
+    return s;
+  }
+
+  v1::EngineInfo info;
+  FillCommonInfo(spec.name, "attention", common, &info);
+  info.set_description(absl::StrCat(
+      "full softmax attention over a paged KV cache; ", common.init,
+      " weights", DepthNote(common)));
+  info.mutable_corners()->set_recall(true);
+  info.mutable_shape()->set_heads(preset.heads);
+  info.mutable_shape()->set_head_dim(preset.head_dim(d));
+  info.set_block_tokens(common.block_tokens);
+  info.set_flops_formula(
+      "L*(8*d*d + 4*n*d) + 2*V*d  (n = context incl. the new token)");
+  info.set_state_formula(
+      "4*L*d + ceil(n/T)*T*2*L*d*4  (T = block_tokens; grows with n)");
+  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+
+  const int layers = common.depth;
+  const int block_tokens = common.block_tokens;
+  return std::make_unique<KvAttentionEngine<PagedKvCache>>(
+      std::move(info), std::move(weights), preset.heads, spec.state_budget_bytes,
+      [=](KvBlockPool* pool) {
+        return PagedKvCache(pool, layers, d, block_tokens);
+      });
+}
+
+TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
+    .name = "attention",
+    .factory = CreateAttentionEngine,
+    .default_specs = {PresetSpec("attention")},
+    .conformance_knobs = {{{"init", "random"}, {"heads", "2"}, {"depth", "2"}},
+                          {{"block_tokens", "3"}}},
+    .display_order = 0});
+
+}  // namespace
+}  // namespace trilemma

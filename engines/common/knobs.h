@@ -1,0 +1,54 @@
+// Knobs: an engine preset's parameters, given as strings (from flags or the
+// text-format config) and read with type, range and "unknown knob" checks.
+//
+// Example:
+//   Knobs knobs(spec.knobs);
+//   int d = knobs.Int("d_model", 128, 8, 4096);
+//   std::string init = knobs.Choice("init", "circuit", {"circuit", "random"});
+//   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
+//
+// The first bad or unknown knob becomes an INVALID_ARGUMENT from Finish()
+// naming it; readers return the default meanwhile. Not thread-safe.
+#ifndef TRILEMMA_ENGINES_COMMON_KNOBS_H_
+#define TRILEMMA_ENGINES_COMMON_KNOBS_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace trilemma {
+
+class Knobs {
+ public:
+  explicit Knobs(std::map<std::string, std::string> given)
+      : given_(std::move(given)) {}
+
+  int64_t Int(const std::string& name, int64_t def, int64_t min, int64_t max);
+  double Float(const std::string& name, double def, double min, double max);
+  std::string Choice(const std::string& name, const std::string& def,
+                     const std::vector<std::string>& allowed);
+
+  // OK, or INVALID_ARGUMENT for the first bad value or any knob never read.
+  absl::Status Finish() const;
+
+  // Every knob read, with its effective value (given or default).
+  const std::map<std::string, std::string>& effective() const {
+    return effective_;
+  }
+
+ private:
+  void Fail(std::string message);
+
+  std::map<std::string, std::string> given_;
+  std::map<std::string, std::string> effective_;
+  std::set<std::string> read_;
+  absl::Status error_;
+};
+
+}  // namespace trilemma
+
+#endif  // TRILEMMA_ENGINES_COMMON_KNOBS_H_

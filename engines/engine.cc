@@ -1,0 +1,20 @@
+#include "engines/engine.h"
+
+#include <vector>
+
+namespace trilemma {
+
+absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
+                             float* logits) const {
+  std::vector<float> scratch(info().shape().vocab());
+  Session* batch[] = {session};
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    float* out = (i + 1 == tokens.size() && logits != nullptr) ? logits
+                                                               : scratch.data();
+    absl::Status s = Step(batch, tokens.subspan(i, 1), out);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace trilemma

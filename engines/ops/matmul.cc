@@ -1,0 +1,62 @@
+#include "engines/ops/matmul.h"
+
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace trilemma::ops {
+namespace {
+
+// Shape key: rows, inner, cols, and whether b is stored transposed ([n][k]).
+using Shape = std::tuple<int64_t, int64_t, int64_t, bool>;
+
+struct ThreadContext {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  absl::flat_hash_map<Shape, dnnl::matmul> primitives;
+};
+
+ThreadContext& Context() {
+  thread_local ThreadContext context;
+  return context;
+}
+
+void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
+         int64_t n, bool b_transposed) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  ThreadContext& ctx = Context();
+  dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab);
+  // b_transposed: physical [n][k] (PyTorch weights), logical [k][n].
+  dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
+  dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
+  const Shape shape{m, k, n, b_transposed};
+  auto it = ctx.primitives.find(shape);
+  if (it == ctx.primitives.end()) {
+    dnnl::matmul::desc desc(a_md, b_md, c_md);
+    dnnl::matmul::primitive_desc pd(desc, ctx.engine);
+    it = ctx.primitives.emplace(shape, dnnl::matmul(pd)).first;
+  }
+  dnnl::memory a_mem(a_md, ctx.engine, const_cast<float*>(a));
+  dnnl::memory b_mem(b_md, ctx.engine, const_cast<float*>(b));
+  dnnl::memory c_mem(c_md, ctx.engine, c);
+  it->second.execute(ctx.stream, {{DNNL_ARG_SRC, a_mem},
+                                  {DNNL_ARG_WEIGHTS, b_mem},
+                                  {DNNL_ARG_DST, c_mem}});
+  ctx.stream.wait();
+}
+
+}  // namespace
+
+void Linear(const float* x, int64_t rows, int64_t in, const float* w,
+            int64_t out, float* y) {
+  Run(x, w, y, rows, in, out, /*b_transposed=*/true);
+}
+
+void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
+            int64_t n) {
+  Run(a, b, c, m, k, n, /*b_transposed=*/false);
+}
+
+}  // namespace trilemma::ops

@@ -1,0 +1,35 @@
+// Dense matrix products on oneDNN: the projections and the readout of every
+// engine, run as one matmul over the batch.
+//
+// Weights follow the PyTorch Linear layout, W[out][in], so a checkpoint's
+// tensors can be used as they are.
+//
+// Example:
+//   // x: [B, d_in]  w: [d_out, d_in]  ->  y: [B, d_out]
+//   ops::Linear(x, B, d_in, w, d_out, y);
+//
+// Thread-safe: primitives are cached per thread.
+#ifndef TRILEMMA_ENGINES_OPS_MATMUL_H_
+#define TRILEMMA_ENGINES_OPS_MATMUL_H_
+
+#include <cstdint>
+
+namespace trilemma::ops {
+
+// y[rows, out] = x[rows, in] · w[out, in]ᵀ. y must not alias x or w.
+void Linear(const float* x, int64_t rows, int64_t in, const float* w,
+            int64_t out, float* y);
+
+// c[m, n] = a[m, k] · b[k, n], all row-major (the plain oneDNN matmul the
+// benchmarks compare the readout with).
+void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
+            int64_t n);
+
+// Analytic FLOPs of Linear: multiply-add = 2.
+inline int64_t LinearFlops(int64_t rows, int64_t in, int64_t out) {
+  return 2 * rows * in * out;
+}
+
+}  // namespace trilemma::ops
+
+#endif  // TRILEMMA_ENGINES_OPS_MATMUL_H_

@@ -1,0 +1,27 @@
+"""Full softmax attention: every past (k, v) is kept."""
+import numpy as np
+from _common import TokenShiftQkv, layers, readout, softmax_attend
+
+CASES = [
+    {"init": "random", "d_model": "32", "vocab": "64", "heads": "2"},
+    {"init": "random", "d_model": "16", "vocab": "40", "depth": "3",
+     "block_tokens": "4"},
+    {"init": "circuit", "d_model": "32", "vocab": "64"},
+]
+
+
+def forward(weights, knobs, tokens):
+    blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
+    kv = [([], []) for _ in blocks]
+    heads = int(knobs["heads"])
+    out = []
+    for t in tokens:
+        h = weights["embed"][t].copy()
+        for block, (ks, vs) in zip(blocks, kv):
+            q, k, v = block.project(h)
+            ks.append(k)
+            vs.append(v)
+            h = h + block.output(softmax_attend(q, np.array(ks), np.array(vs),
+                                                heads))
+        out.append(readout(weights, h))
+    return np.array(out)
