@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace trilemma {
 
 absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
@@ -15,6 +17,11 @@ absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Engine::Fork(const Session&) const {
+  return absl::UnimplementedError(
+      absl::StrCat("engine '", info().name(), "' cannot fork sessions"));
 }
 
 }  // namespace trilemma

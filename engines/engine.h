@@ -105,6 +105,14 @@ class Engine {
                                absl::Span<const int32_t> tokens,
                                float* logits) const;
 
+  // A new session holding a copy of `session`'s state (its blocks copied,
+  // charged to the pool like any growth), as if it had consumed the same
+  // tokens. Used for prefix sharing and to set up long contexts once in
+  // benchmarks. The default returns UNIMPLEMENTED.
+  // REQUIRES: `session` came from this engine.
+  virtual absl::StatusOr<std::unique_ptr<Session>> Fork(
+      const Session& session) const;
+
   // Cost of the next Step of `session` (which depends on its context).
   virtual StepCost NextStepCost(const Session& session) const = 0;
 

@@ -82,6 +82,22 @@ class KvAttentionEngine final : public Engine {
         new KvSession(make_state_(pool_.get()), *std::move(shift)));
   }
 
+  // Available when the KvState has `absl::Status CopyFrom(const KvState&)`.
+  absl::StatusOr<std::unique_ptr<Session>> Fork(
+      const Session& session) const override {
+    if constexpr (requires(KvState a, const KvState& b) { a.CopyFrom(b); }) {
+      const auto& from = static_cast<const KvSession&>(session);
+      absl::StatusOr<std::unique_ptr<Session>> fork = NewSession();
+      if (!fork.ok()) return fork.status();
+      auto* to = static_cast<KvSession*>(fork->get());
+      to->shift.CopyFrom(from.shift);
+      if (absl::Status s = to->kv.CopyFrom(from.kv); !s.ok()) return s;
+      return fork;
+    } else {
+      return Engine::Fork(session);
+    }
+  }
+
   absl::Status Step(absl::Span<Session* const> sessions,
                     absl::Span<const int32_t> tokens,
                     float* logits) const override {

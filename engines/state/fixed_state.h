@@ -10,6 +10,7 @@
 #ifndef TRILEMMA_ENGINES_STATE_FIXED_STATE_H_
 #define TRILEMMA_ENGINES_STATE_FIXED_STATE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -35,6 +36,11 @@ class FixedState {
   FixedState(const FixedState&) = delete;
   ~FixedState() {
     if (pool_ != nullptr) pool_->ReleaseFixed(floats_ * 4);
+  }
+
+  // REQUIRES: other.floats() == floats().
+  void CopyFrom(const FixedState& other) {
+    std::copy(other.data(), other.data() + floats_, data_.get());
   }
 
   float* data() { return data_.get(); }

@@ -1,5 +1,7 @@
 #include "engines/state/kv_block_table.h"
 
+#include <algorithm>
+
 namespace trilemma {
 
 KvBlockTable::KvBlockTable(KvBlockPool* pool, int layers, int kv_dim,
@@ -17,6 +19,17 @@ absl::Status KvBlockTable::EnsureSlots(int64_t slots) {
   while (capacity_slots() < slots) {
     absl::StatusOr<float*> block = pool_->AllocateBlock();
     if (!block.ok()) return block.status();
+    blocks_.push_back(*block);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvBlockTable::CopyFrom(const KvBlockTable& other) {
+  const int64_t floats = pool_->block_bytes() / 4;
+  for (const float* source : other.blocks_) {
+    absl::StatusOr<float*> block = pool_->AllocateBlock();
+    if (!block.ok()) return block.status();
+    std::copy(source, source + floats, *block);
     blocks_.push_back(*block);
   }
   return absl::OkStatus();

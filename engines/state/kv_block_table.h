@@ -49,6 +49,11 @@ class KvBlockTable {
   // stay held).
   absl::Status EnsureSlots(int64_t slots);
 
+  // Makes this table hold a copy of `other`'s blocks (same shape), taking
+  // blocks from the pool; RESOURCE_EXHAUSTED when it cannot.
+  // REQUIRES: this table is empty and has other's shape.
+  absl::Status CopyFrom(const KvBlockTable& other);
+
   float* Key(int layer, int64_t slot) { return Row(layer, 0, slot); }
   float* Value(int layer, int64_t slot) { return Row(layer, 1, slot); }
   const float* Key(int layer, int64_t slot) const {

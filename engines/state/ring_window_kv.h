@@ -39,6 +39,11 @@ class RingWindowKv {
     return blocks * KvBlockTable::BlockBytes(table_.layers(), table_.kv_dim(),
                                              table_.block_tokens());
   }
+  // Copies `other`'s tokens into this empty state (see KvBlockTable::CopyFrom).
+  absl::Status CopyFrom(const RingWindowKv& other) {
+    tokens_ = other.tokens_;
+    return table_.CopyFrom(other.table_);
+  }
   KvBlockTable& table() { return table_; }
   const KvBlockTable& table() const { return table_; }
 
