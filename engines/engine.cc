@@ -8,11 +8,10 @@ namespace trilemma {
 
 absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
                              float* logits) const {
-  std::vector<float> scratch(info().shape().vocab());
   Session* batch[] = {session};
   for (size_t i = 0; i < tokens.size(); ++i) {
-    float* out = (i + 1 == tokens.size() && logits != nullptr) ? logits
-                                                               : scratch.data();
+    // Only the last token's logits are wanted; the others skip the readout.
+    float* out = i + 1 == tokens.size() ? logits : nullptr;
     absl::Status s = Step(batch, tokens.subspan(i, 1), out);
     if (!s.ok()) return s;
   }

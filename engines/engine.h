@@ -91,7 +91,8 @@ class Engine {
   // matmul over the batch.
   // REQUIRES: sessions are distinct, from this engine, each Reserve(1)d;
   //           tokens.size() == sessions.size(); every token in [0, vocab);
-  //           logits has sessions.size() * vocab floats.
+  //           logits has sessions.size() * vocab floats, or is null when
+  //           the caller needs no logits (prefill), which skips the readout.
   virtual absl::Status Step(absl::Span<Session* const> sessions,
                             absl::Span<const int32_t> tokens,
                             float* logits) const = 0;

@@ -56,6 +56,7 @@ void LmFrame::Embed(absl::Span<const int32_t> tokens, float* h) const {
 
 void LmFrame::Readout(const float* h, int64_t batch, float* normed,
                       float* logits) const {
+  if (logits == nullptr) return;  // the caller wants no logits (prefill)
   ops::RmsNorm(h, norm_f_, kRmsNormEps, batch, d_, normed);
   ops::Linear(normed, batch, d_, embed_, vocab_, logits);
 }

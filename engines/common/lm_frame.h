@@ -66,7 +66,7 @@ class LmFrame {
   void Embed(absl::Span<const int32_t> tokens, float* h) const;
 
   // logits [B, V] from the residual stream h [B, d]; `normed` is [B, d]
-  // scratch.
+  // scratch. Does nothing when logits is null (see Engine::Step).
   void Readout(const float* h, int64_t batch, float* normed,
                float* logits) const;
 

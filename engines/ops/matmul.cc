@@ -1,5 +1,8 @@
 #include "engines/ops/matmul.h"
 
+#include <omp.h>
+
+#include <cstdlib>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -11,7 +14,22 @@ namespace {
 // Shape key: rows, inner, cols, and whether b is stored transposed ([n][k]).
 using Shape = std::tuple<int64_t, int64_t, int64_t, bool>;
 
+// oneDNN parallelises each matmul with OpenMP. Our matmuls are small (a
+// batch of rows against d×d or V×d weights) and every engine's scheduler runs
+// on its own thread, so a team per call mostly spins at barriers — badly so
+// when cores are shared. Calls therefore run on the calling thread alone
+// unless TRILEMMA_MATMUL_THREADS asks for more.
+int MatmulThreads() {
+  static const int threads = [] {
+    const char* env = std::getenv("TRILEMMA_MATMUL_THREADS");
+    int n = env != nullptr ? std::atoi(env) : 1;
+    return n > 0 ? n : 1;
+  }();
+  return threads;
+}
+
 struct ThreadContext {
+  ThreadContext() { omp_set_num_threads(MatmulThreads()); }
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   absl::flat_hash_map<Shape, dnnl::matmul> primitives;
