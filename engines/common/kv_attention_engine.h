@@ -43,8 +43,11 @@ namespace trilemma {
 template <typename KvState>
 class KvAttentionEngine final : public Engine {
  public:
-  // Makes a fresh KvState for a session over `pool`.
-  using KvStateFactory = std::function<KvState(KvBlockPool* pool)>;
+  // Makes a fresh KvState for a session over `pool`; an error (e.g. the
+  // budget cannot take the state's fixed part) fails NewSession. A callable
+  // returning KvState converts.
+  using KvStateFactory =
+      std::function<absl::StatusOr<KvState>(KvBlockPool* pool)>;
 
   // REQUIRES: weights hold the frame and `layers` QkvBlocks with
   // qk_dim == v_dim == heads * head_dim; info is complete but for the budget.
@@ -66,7 +69,11 @@ class KvAttentionEngine final : public Engine {
                                           block_bytes);
     info_.set_block_bytes(block_bytes);
     info_.set_state_budget_bytes(state_budget_bytes);
-    info_.set_state_bytes_fixed(int64_t{4} * layers * frame_.d_model());
+    // The token shift; a KvState with fixed bookkeeping of its own (kv_evict's
+    // H2O) passes info with the sum already set.
+    if (info_.state_bytes_fixed() == 0) {
+      info_.set_state_bytes_fixed(int64_t{4} * layers * frame_.d_model());
+    }
     info_.set_state_bytes_per_token(int64_t{4} * 2 * layers * kv_dim_);
   }
 
@@ -78,8 +85,10 @@ class KvAttentionEngine final : public Engine {
     absl::StatusOr<FixedState> shift = FixedState::Create(
         pool_.get(), static_cast<int64_t>(blocks_.size()) * frame_.d_model());
     if (!shift.ok()) return shift.status();
+    absl::StatusOr<KvState> kv = make_state_(pool_.get());
+    if (!kv.ok()) return kv.status();
     return std::unique_ptr<Session>(
-        new KvSession(make_state_(pool_.get()), *std::move(shift)));
+        new KvSession(*std::move(kv), *std::move(shift)));
   }
 
   // Available when the KvState has `absl::Status CopyFrom(const KvState&)`.

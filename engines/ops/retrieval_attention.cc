@@ -1,0 +1,50 @@
+#include "engines/ops/retrieval_attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engines/ops/vector_ops.h"
+
+namespace trilemma::ops {
+
+void AttendSlotsAndRows(const float* q, int heads, int head_dim, float scale,
+                        const KvBlockTable& kv, int layer, int64_t slots,
+                        const float* const* row_keys,
+                        const float* const* row_values, int64_t rows,
+                        float* scores, float* out) {
+  const int kv_dim = kv.kv_dim();
+  const int block_tokens = kv.block_tokens();
+  const int64_t n = slots + rows;
+  // Index i < slots is a slot, slots + r is retrieved row r.
+  auto key = [&](int64_t i) {
+    return i < slots ? kv.BlockKeys(layer, i / block_tokens) +
+                           (i % block_tokens) * kv_dim
+                     : row_keys[i - slots];
+  };
+  auto value = [&](int64_t i) {
+    return i < slots ? kv.BlockValues(layer, i / block_tokens) +
+                           (i % block_tokens) * kv_dim
+                     : row_values[i - slots];
+  };
+  for (int h = 0; h < heads; ++h) {
+    const float* qh = q + h * head_dim;
+    float* oh = out + h * head_dim;
+    float max_score = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) {
+      scores[i] = scale * Dot(qh, key(i) + h * head_dim, head_dim);
+      max_score = std::max(max_score, scores[i]);
+    }
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      scores[i] = std::exp(scores[i] - max_score);
+      sum += scores[i];
+    }
+    const float inv = 1.0f / sum;
+    std::fill(oh, oh + head_dim, 0.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      Axpy(scores[i] * inv, value(i) + h * head_dim, oh, head_dim);
+    }
+  }
+}
+
+}  // namespace trilemma::ops
