@@ -10,7 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "engines/ops/vector_ops.h"
 // hnswlib defines non-inline functions in its headers: include it in this
-// one translation unit only.
+// one translation unit only. Its SSE prefetch hints (hnswlib 0.6) load the
+// neighbour id one past a full link list (searchBaseLayer reads
+// *(datal + j + 1) at j = size - 1), a heap overflow ASan reports once a node
+// has M links; without manual vectorisation that load is gone. Distances are
+// unaffected: this store uses its own space (CountingInnerProductSpace).
+#define NO_MANUAL_VECTORIZATION
 #include "hnswlib/hnswlib.h"
 
 namespace trilemma {
