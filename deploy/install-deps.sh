@@ -4,8 +4,10 @@
 # Idempotent: only packages that are missing are installed, so a second run is
 # a no-op (no apt-get update, no network). Run as root or with sudo available.
 #
-#   deploy/install-deps.sh            # build + test dependencies
-#   deploy/install-deps.sh --runtime  # only what the server binary links to
+#   deploy/install-deps.sh               # build + run (the README's main job)
+#   deploy/install-deps.sh --with-tests  # + what the test suites drive:
+#                                        #   Prometheus, headless Chromium
+#   deploy/install-deps.sh --runtime     # only what the binaries link to
 set -euo pipefail
 
 build_pkgs=(
@@ -16,8 +18,13 @@ build_pkgs=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libhnswlib-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-yaml
+)
+test_pkgs=(
+  # tests/deploy/prometheus_e2e.py runs a real Prometheus.
   prometheus
+  # headless rendering test of `trilemma sweep`'s report.html
+  chromium
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
@@ -25,7 +32,12 @@ runtime_pkgs=(
 )
 
 pkgs=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${runtime_pkgs[@]}"); fi
+case "${1:-}" in
+  "") ;;
+  --runtime) pkgs=("${runtime_pkgs[@]}") ;;
+  --with-tests) pkgs+=("${test_pkgs[@]}") ;;
+  *) echo "usage: deploy/install-deps.sh [--with-tests|--runtime]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -20,9 +20,12 @@ for arg in "$@"; do
 done
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# oneDNN's OpenMP runtime otherwise spin-waits between matmuls, stealing the
+# core the engine's own loops (and other tests) need.
+export OMP_WAIT_POLICY=PASSIVE
 start=$(date +%s)
 
-deploy/install-deps.sh
+deploy/install-deps.sh --with-tests
 
 echo "=== build (RelWithDebInfo, -Werror) ==="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRILEMMA_WERROR=ON >/dev/null
