@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The recall comparison, end to end: starts build/bin/trilemma-server with its
+# built-in engines on free loopback ports, waits until it answers, prints the
+# hosted engines, runs `trilemma recall` over them and stops the server.
+#
+#   deploy/run-comparison.sh                      # the README's main job
+#   deploy/run-comparison.sh --keep-server        # leave the server running
+#   deploy/run-comparison.sh -- --pairs=16,256 --format=json   # recall flags
+#
+# Options:
+#   --keep-server    do not stop the server; print how to reach and stop it
+#   --listen=H:P     the server's gRPC address (default 127.0.0.1:0, a free
+#                    port; metrics always get a free port)
+#   --build-dir=DIR  where bin/trilemma-server and bin/trilemma are (build)
+#   -- ARGS          passed to `trilemma recall` after the defaults
+#                    (--engines=all --pairs=16,64,256,1024)
+# Exit status: 0 when every row was measured, non-zero otherwise; the server
+# is stopped on every exit path unless --keep-server was given and the run
+# succeeded.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="${repo_root}/build"
+keep_server=0
+listen="127.0.0.1:0"
+recall_args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --keep-server) keep_server=1 ;;
+    --build-dir=*) build_dir="${1#--build-dir=}" ;;
+    --listen=*) listen="${1#--listen=}" ;;
+    --) shift; recall_args=("$@"); break ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run-comparison: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+server_bin="${build_dir}/bin/trilemma-server"
+client_bin="${build_dir}/bin/trilemma"
+for bin in "${server_bin}" "${client_bin}"; do
+  if [[ ! -x "${bin}" ]]; then
+    echo "run-comparison: ${bin} not found; build first:" >&2
+    echo "  cmake -S ${repo_root} -B ${build_dir} && cmake --build ${build_dir} -j" >&2
+    exit 1
+  fi
+done
+
+log="$(mktemp -t trilemma-server.XXXXXX.log)"
+server_pid=""
+client_pid=""
+
+# Runs a client command in the background and waits for it, so INT/TERM
+# traps run at once instead of after the command.
+run_client() {
+  "$@" &
+  client_pid=$!
+  local status=0
+  wait "${client_pid}" || status=$?
+  client_pid=""
+  return "${status}"
+}
+
+stop_server() {
+  if [[ -n "${server_pid}" ]] && kill -0 "${server_pid}" 2>/dev/null; then
+    kill -TERM "${server_pid}" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "${server_pid}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "${server_pid}" 2>/dev/null || true
+    wait "${server_pid}" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+
+on_exit() {
+  local status=$?
+  if [[ -n "${client_pid}" ]]; then
+    kill -TERM "${client_pid}" 2>/dev/null || true
+  fi
+  if [[ ${status} -ne 0 || ${keep_server} -eq 0 ]]; then
+    if [[ ${status} -ne 0 && -s "${log}" ]]; then
+      echo "run-comparison: failed (exit ${status}); server log ${log}:" >&2
+      tail -n 20 "${log}" >&2
+    fi
+    stop_server
+  fi
+  exit "${status}"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Port 0: the server binds free ports and names them in its ready line
+#   trilemma-server ready: grpc=127.0.0.1:PORT metrics=127.0.0.1:PORT engines=...
+echo "Starting ${server_bin} (log ${log})"
+"${server_bin}" --listen="${listen}" --metrics_listen=127.0.0.1:0 \
+  >"${log}" 2>&1 &
+server_pid=$!
+
+ready_line=""
+for _ in $(seq 1 600); do
+  ready_line="$(grep -m1 '^trilemma-server ready:' "${log}" || true)"
+  [[ -n "${ready_line}" ]] && break
+  if ! kill -0 "${server_pid}" 2>/dev/null; then
+    echo "run-comparison: trilemma-server exited during startup" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+if [[ -z "${ready_line}" ]]; then
+  echo "run-comparison: trilemma-server not ready after 120 s" >&2
+  exit 1
+fi
+target="$(sed -E 's/.* grpc=([^ ]+).*/\1/' <<<"${ready_line}")"
+metrics="$(sed -E 's/.* metrics=([^ ]+).*/\1/' <<<"${ready_line}")"
+echo "${ready_line}"
+# The ready line comes after the listener is up; one call confirms it.
+if ! "${client_bin}" --target="${target}" --timeout=10s engines >/dev/null; then
+  echo "run-comparison: the server does not answer ListEngines" >&2
+  exit 1
+fi
+
+echo
+"${client_bin}" --target="${target}" engines
+echo
+echo "Recall comparison (MQAR: store N key-value pairs, then ask queries):"
+start=${SECONDS}
+run_client "${client_bin}" --target="${target}" recall --engines=all \
+  --pairs=16,64,256,1024 "${recall_args[@]}"
+echo "(recall run took $((SECONDS - start)) s)"
+
+if [[ ${keep_server} -eq 1 ]]; then
+  echo
+  echo "trilemma-server is still running (pid ${server_pid}):"
+  echo "  ${client_bin} --target=${target} engines"
+  echo "  curl -s ${metrics}/metrics | grep ^trilemma_"
+  echo "stop it with: kill ${server_pid}    (log: ${log})"
+else
+  stop_server
+  rm -f "${log}"
+fi
