@@ -1,1 +1,131 @@
-int main() { return 0; }
+// trilemma-server: hosts the engines and serves the Trilemma gRPC API and
+// Prometheus /metrics. Wiring only: flags -> TrilemmaServer; SIGINT/SIGTERM
+// drain it and exit 0.
+//
+//   trilemma-server --listen=127.0.0.1:50051 --metrics_listen=127.0.0.1:9464
+//   trilemma-server --engines=attention --state_budget_bytes=268435456
+//   trilemma-server --config=deploy/engines.textproto
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdint>
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "server/engine_host.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC listen address host:port (port 0 picks a free port).");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics listen address host:port; empty disables.");
+ABSL_FLAG(std::string, engines, "",
+          "Comma-separated engine names to host (default: every registered "
+          "family's default presets, or every engine of --config). May also "
+          "name presets of hidden families.");
+ABSL_FLAG(std::string, config, "",
+          "Path of a protobuf text-format trilemma.v1.ServerConfig listing "
+          "the engines (name, family, knobs, state_budget_bytes); replaces "
+          "the default presets.");
+ABSL_FLAG(int64_t, state_budget_bytes, int64_t{1} << 30,
+          "Model-tier state budget per engine in bytes, carved into KV "
+          "blocks (engines of --config may override it).");
+ABSL_FLAG(int32_t, max_waiting, 64,
+          "Requests per engine that may wait for admission when its budget "
+          "is spent; more get RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(absl::Duration, max_queue_wait, absl::Seconds(30),
+          "How long a request may wait for admission before "
+          "RESOURCE_EXHAUSTED naming the engine's budget.");
+ABSL_FLAG(int32_t, max_batch_size, 64,
+          "Sessions per batched decode step at most.");
+ABSL_FLAG(int32_t, prefill_chunk_tokens, 256,
+          "Prompt tokens one session consumes per scheduler iteration at "
+          "most, so long prompts do not stall running streams.");
+ABSL_FLAG(int32_t, max_prefill_tokens_per_step, 1024,
+          "Prompt tokens all sessions of an engine consume per iteration at "
+          "most.");
+ABSL_FLAG(int32_t, stream_queue_events, 32,
+          "Events a stream may queue unsent before its session is paused "
+          "(backpressure from slow clients).");
+ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
+          "On SIGINT/SIGTERM: how long running streams may finish before "
+          "they are cut with a SHUTDOWN summary.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Trilemma inference server: streams tokens from every hosted engine "
+      "under explicit state limits, with per-step cost and recall metrics.\n"
+      "Usage: trilemma-server [--listen=HOST:PORT] "
+      "[--metrics_listen=HOST:PORT] [--engines=a,b | --config=FILE] ...");
+  // --help lists the flags defined under server/ (absl's default only
+  // matches a file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "server/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals go to sigwait below: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::vector<trilemma::EngineSpec>> specs =
+      trilemma::ResolveEngineSpecs(
+          {.engines = absl::GetFlag(FLAGS_engines),
+           .config_path = absl::GetFlag(FLAGS_config),
+           .default_budget_bytes = absl::GetFlag(FLAGS_state_budget_bytes)});
+  if (!specs.ok()) {
+    std::cerr << "trilemma-server: " << specs.status() << "\n";
+    return 2;
+  }
+  trilemma::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.scheduler.max_waiting = absl::GetFlag(FLAGS_max_waiting);
+  options.scheduler.max_queue_wait = absl::GetFlag(FLAGS_max_queue_wait);
+  options.scheduler.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.scheduler.prefill_chunk_tokens =
+      absl::GetFlag(FLAGS_prefill_chunk_tokens);
+  options.scheduler.max_prefill_tokens_per_step =
+      absl::GetFlag(FLAGS_max_prefill_tokens_per_step);
+  options.service.stream_queue_events =
+      static_cast<size_t>(absl::GetFlag(FLAGS_stream_queue_events));
+  if (options.scheduler.max_batch_size < 1 ||
+      options.scheduler.prefill_chunk_tokens < 1 ||
+      options.scheduler.max_prefill_tokens_per_step < 1 ||
+      options.scheduler.max_waiting < 0 ||
+      absl::GetFlag(FLAGS_stream_queue_events) < 1) {
+    std::cerr << "trilemma-server: --max_batch_size, --prefill_chunk_tokens, "
+                 "--max_prefill_tokens_per_step and --stream_queue_events "
+                 "must be >= 1, --max_waiting >= 0\n";
+    return 2;
+  }
+
+  absl::StatusOr<std::unique_ptr<trilemma::TrilemmaServer>> server =
+      trilemma::TrilemmaServer::Start(*specs, options);
+  if (!server.ok()) {
+    std::cerr << "trilemma-server: " << server.status() << "\n";
+    return 1;
+  }
+  std::cout << (*server)->ReadyLine() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::cout << "trilemma-server: signal " << signal_number << ", draining for "
+            << absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline))
+            << std::endl;
+  (*server)->Shutdown(absl::GetFlag(FLAGS_drain_deadline));
+  std::cout << "trilemma-server: stopped" << std::endl;
+  return 0;
+}

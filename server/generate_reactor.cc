@@ -1,0 +1,62 @@
+#include "server/generate_reactor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/grpc_status.h"
+#include "server/validation.h"
+
+namespace trilemma {
+
+GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
+                                 const EngineHost& host, size_t queue_events) {
+  const absl::Time accepted = absl::Now();
+  const EngineHost::Hosted* hosted = host.FindHosted(request.engine());
+  EngineScheduler* scheduler =
+      hosted == nullptr ? nullptr : hosted->scheduler.get();
+  stream_ = std::make_shared<EventStream>(queue_events, [scheduler] {
+    if (scheduler != nullptr) scheduler->Wake();
+  });
+  stream_->Attach(this);
+  if (hosted == nullptr) {
+    stream_->Finish(absl::InvalidArgumentError(
+        absl::StrCat("engine: unknown engine '", request.engine(),
+                     "'; hosted: ", host.NameList())));
+    return;
+  }
+  absl::StatusOr<TurnRequest> turn =
+      TurnFromGenerateRequest(request, hosted->engine->info());
+  if (!turn.ok()) {
+    hosted->metrics->requests(Outcome::kInvalid).Increment();
+    stream_->Finish(turn.status());
+    return;
+  }
+  scheduler->SubmitGenerate(request.limits(), *std::move(turn), stream_,
+                            accepted);
+}
+
+void GenerateReactor::OnWriteDone(bool ok) { stream_->OnWriteDone(ok); }
+
+void GenerateReactor::OnCancel() { stream_->Cancel(); }
+
+void GenerateReactor::OnDone() {
+  stream_->Detach();
+  delete this;
+}
+
+void GenerateReactor::StartEventWrite(v1::SessionEvent event) {
+  write_.Clear();
+  if (event.has_token()) {
+    *write_.mutable_token() = std::move(*event.mutable_token());
+  } else {
+    *write_.mutable_summary() = std::move(*event.mutable_summary());
+  }
+  StartWrite(&write_);
+}
+
+void GenerateReactor::FinishStream(const absl::Status& status) {
+  Finish(ToGrpcStatus(status));
+}
+
+}  // namespace trilemma

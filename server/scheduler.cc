@@ -1,0 +1,402 @@
+// EngineScheduler's loop, submission API, admission and lifecycle (drain,
+// stop); the per-turn logic is in scheduler_turns.cc.
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engines/state/kv_block_pool.h"
+
+namespace trilemma {
+namespace {
+
+// How the outcome of a failed request is counted.
+Outcome OutcomeOfStatus(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return Outcome::kRejected;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      return Outcome::kInvalid;
+    case absl::StatusCode::kCancelled:
+      return Outcome::kCancelled;
+    case absl::StatusCode::kUnavailable:
+      return Outcome::kShutdown;
+    default:
+      return Outcome::kError;
+  }
+}
+
+absl::Status Draining() {
+  return absl::UnavailableError("server is draining; retry elsewhere");
+}
+
+absl::Status ShuttingDown() {
+  return absl::UnavailableError("server is shutting down");
+}
+
+}  // namespace
+
+EngineScheduler::EngineScheduler(const Engine* engine, EngineMetrics* metrics,
+                                 SchedulerOptions options)
+    : engine_(engine),
+      metrics_(metrics),
+      options_(options),
+      vocab_(engine->info().shape().vocab()) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+EngineScheduler::~EngineScheduler() { Stop(); }
+
+void EngineScheduler::Submit(Command command) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      inbox_.push_back(std::move(command));
+      cv_.Signal();
+      return;
+    }
+  }
+  // The loop is gone: refuse here (a turn or close has no one to answer).
+  if (command.kind == Command::Kind::kOpen) {
+    command.sink->Finish(ShuttingDown());
+  }
+}
+
+void EngineScheduler::SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
+                                     std::shared_ptr<EventSink> sink,
+                                     absl::Time accepted) {
+  Command c;
+  c.kind = Command::Kind::kOpen;
+  c.at = accepted;
+  c.limits = limits;
+  c.sink = std::move(sink);
+  c.turn = std::move(turn);
+  {
+    absl::MutexLock lock(&mu_);
+    c.id = next_id_++;
+  }
+  Submit(std::move(c));
+}
+
+EngineScheduler::SequenceId EngineScheduler::NewSessionId() {
+  absl::MutexLock lock(&mu_);
+  return next_id_++;
+}
+
+void EngineScheduler::OpenSession(SequenceId id, const v1::Limits& limits,
+                                  std::shared_ptr<EventSink> sink,
+                                  absl::Time accepted) {
+  Command c;
+  c.kind = Command::Kind::kOpen;
+  c.id = id;
+  c.at = accepted;
+  c.persistent = true;
+  c.limits = limits;
+  c.sink = std::move(sink);
+  Submit(std::move(c));
+}
+
+void EngineScheduler::SubmitTurn(SequenceId id, TurnRequest turn,
+                                 absl::Time accepted) {
+  Command c;
+  c.kind = Command::Kind::kTurn;
+  c.id = id;
+  c.at = accepted;
+  c.turn = std::move(turn);
+  Submit(std::move(c));
+}
+
+void EngineScheduler::CloseSession(SequenceId id, bool reply) {
+  Command c;
+  c.kind = Command::Kind::kClose;
+  c.id = id;
+  c.reply = reply;
+  Submit(std::move(c));
+}
+
+void EngineScheduler::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  cv_.Signal();
+}
+
+void EngineScheduler::BeginDrain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  cv_.Signal();
+}
+
+bool EngineScheduler::Idle() const {
+  absl::MutexLock lock(&mu_);
+  return inbox_.empty() && live_ == 0;
+}
+
+void EngineScheduler::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    cv_.Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineScheduler::WaitForWork(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (inbox_.empty() && !wake_ && !stopping_ &&
+         !(draining_ && !draining_seen_)) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  wake_ = false;
+}
+
+void EngineScheduler::Run() {
+  for (;;) {
+    std::vector<Command> commands;
+    bool stopping = false;
+    {
+      absl::MutexLock lock(&mu_);
+      commands.swap(inbox_);
+      // Taken commands count as live until applied, so Idle() stays false.
+      live_ = static_cast<int64_t>(sequences_.size() + commands.size());
+      stopping = stopping_;
+      draining_seen_ = draining_;
+    }
+    for (Command& c : commands) Apply(std::move(c));
+    if (stopping) {
+      CutAll();
+      absl::MutexLock lock(&mu_);
+      // Commands that raced with the stop.
+      for (Command& c : inbox_) {
+        if (c.kind == Command::Kind::kOpen) c.sink->Finish(ShuttingDown());
+      }
+      inbox_.clear();
+      stopped_ = true;
+      live_ = 0;
+      break;
+    }
+    const absl::Time now = absl::Now();
+    bool changed = ReapCancelled();
+    if (draining_seen_) RetireIdleForDrain();
+    changed |= AdmitWaiting(now);
+    changed |= StartTurns(now);
+    changed |= PrefillChunks();
+    changed |= DecodeStep();
+    Sweep();
+    PublishGauges();
+    {
+      absl::MutexLock lock(&mu_);
+      live_ = static_cast<int64_t>(sequences_.size());
+    }
+    if (!changed) {
+      // Waiting requests time out on their own; otherwise only a command or
+      // a wake (room in a stream, a cancel) can make progress.
+      absl::Duration timeout = absl::Seconds(1);
+      if (!waiting_.empty()) {
+        timeout = std::clamp(
+            waiting_.front()->submitted + options_.max_queue_wait - now,
+            absl::Milliseconds(1), timeout);
+      }
+      WaitForWork(timeout);
+    }
+  }
+}
+
+void EngineScheduler::Apply(Command c) {
+  switch (c.kind) {
+    case Command::Kind::kOpen: {
+      auto seq = std::make_unique<Sequence>();
+      seq->id = c.id;
+      seq->persistent = c.persistent;
+      seq->limits = c.limits;
+      seq->sink = std::move(c.sink);
+      seq->submitted = c.at;
+      if (c.turn) seq->queued_turns.emplace_back(std::move(*c.turn), c.at);
+      Sequence* s = seq.get();
+      sequences_.emplace(s->id, std::move(seq));
+      if (draining_seen_) {
+        Fail(s, Draining());
+      } else if (static_cast<int>(waiting_.size()) >= options_.max_waiting) {
+        metrics_->limit_events(LimitEvent::kQueueFull).Increment();
+        Fail(s, absl::ResourceExhaustedError(absl::StrCat(
+                    "admission queue of engine '", engine_->info().name(),
+                    "' is full: ", waiting_.size(),
+                    " requests already wait for its state budget of ",
+                    engine_->pool().budget_bytes(), " bytes (--max_waiting)")));
+      } else {
+        waiting_.push_back(s);
+      }
+      return;
+    }
+    case Command::Kind::kTurn: {
+      auto it = sequences_.find(c.id);
+      if (it == sequences_.end() || it->second->retired) return;
+      it->second->queued_turns.emplace_back(std::move(*c.turn), c.at);
+      return;
+    }
+    case Command::Kind::kClose: {
+      auto it = sequences_.find(c.id);
+      if (it == sequences_.end() || it->second->retired) return;
+      Sequence* s = it->second.get();
+      if (s->session == nullptr) {
+        Fail(s, absl::CancelledError("session closed before admission"));
+        return;
+      }
+      if (s->turn) FinishTurn(s, v1::CANCELLED, "session closed mid-turn");
+      if (c.reply) {
+        v1::SessionEvent closed;
+        closed.mutable_closed()->set_context_tokens(
+            s->session->context_tokens());
+        closed.mutable_closed()->set_peak_state_bytes(s->peak_state_bytes);
+        s->sink->Push(std::move(closed));
+      }
+      Retire(s, c.reply ? absl::OkStatus()
+                        : absl::CancelledError("session closed"));
+      return;
+    }
+  }
+}
+
+bool EngineScheduler::ReapCancelled() {
+  bool changed = false;
+  for (auto& [id, seq] : sequences_) {
+    Sequence* s = seq.get();
+    if (s->retired || !s->sink->Cancelled()) continue;
+    changed = true;
+    const absl::Status cancelled =
+        absl::CancelledError("client cancelled or deadline passed");
+    if (s->turn) {
+      FinishTurn(s, v1::CANCELLED, std::string(cancelled.message()));
+      if (!s->retired) Retire(s, cancelled);
+    } else if (s->session == nullptr) {
+      Fail(s, cancelled);  // still waiting for admission
+    } else {
+      Retire(s, cancelled);  // an idle Session stream
+    }
+  }
+  return changed;
+}
+
+bool EngineScheduler::AdmitWaiting(absl::Time now) {
+  bool changed = false;
+  while (!waiting_.empty()) {
+    Sequence* s = waiting_.front();
+    if (s->retired) {
+      waiting_.pop_front();
+      continue;
+    }
+    absl::StatusOr<std::unique_ptr<Session>> session = engine_->NewSession();
+    if (!session.ok() && absl::IsResourceExhausted(session.status()) &&
+        !admitted_.empty()) {
+      // Wait for a running session to give state back.
+      last_admission_error_ = std::string(session.status().message());
+      break;
+    }
+    waiting_.pop_front();
+    changed = true;
+    if (!session.ok()) {
+      absl::Status status = session.status();
+      if (absl::IsResourceExhausted(status)) {
+        status = absl::ResourceExhaustedError(absl::StrCat(
+            status.message(),
+            "; no session holds state, so this request can never be "
+            "admitted"));
+      }
+      Fail(s, status);
+      continue;
+    }
+    s->session = *std::move(session);
+    s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
+    metrics_->queue_duration_seconds.Observe(s->admission_seconds);
+    s->NotePeak();
+    admitted_.push_back(s);
+    if (s->persistent) {
+      v1::SessionEvent opened;
+      *opened.mutable_opened()->mutable_engine() = engine_->info();
+      opened.mutable_opened()->set_state_bytes(s->session->state_bytes());
+      s->sink->Push(std::move(opened));
+    }
+  }
+  // Those still waiting time out, naming the budget they wait for.
+  for (Sequence* s : waiting_) {
+    if (s->retired || now - s->submitted < options_.max_queue_wait) continue;
+    metrics_->limit_events(LimitEvent::kQueueTimeout).Increment();
+    Fail(s, absl::ResourceExhaustedError(absl::StrFormat(
+                "%s; waited %.3f s for admission (--max_queue_wait)",
+                last_admission_error_,
+                absl::ToDoubleSeconds(now - s->submitted))));
+    changed = true;
+  }
+  return changed;
+}
+
+void EngineScheduler::Retire(Sequence* s, absl::Status status) {
+  if (s->retired) return;
+  s->retired = true;
+  s->turn.reset();
+  s->session.reset();  // gives the state back to the pool now
+  s->sink->Finish(std::move(status));
+}
+
+void EngineScheduler::Fail(Sequence* s, absl::Status status) {
+  if (s->retired) return;
+  metrics_->requests(OutcomeOfStatus(status)).Increment();
+  Retire(s, std::move(status));
+}
+
+void EngineScheduler::RetireIdleForDrain() {
+  for (auto& [id, seq] : sequences_) {
+    Sequence* s = seq.get();
+    if (s->retired) continue;
+    if (s->session == nullptr) {
+      Fail(s, Draining());
+    } else if (s->persistent && !s->turn && s->queued_turns.empty()) {
+      Retire(s, Draining());
+    }
+  }
+}
+
+void EngineScheduler::CutAll() {
+  for (auto& [id, seq] : sequences_) {
+    Sequence* s = seq.get();
+    if (s->retired) continue;
+    if (s->turn) FinishTurn(s, v1::SHUTDOWN, "server shutting down");
+    if (s->session == nullptr) {
+      Fail(s, ShuttingDown());
+    } else {
+      Retire(s, ShuttingDown());
+    }
+  }
+  Sweep();
+  PublishGauges();
+}
+
+void EngineScheduler::Sweep() {
+  auto retired = [](const Sequence* s) { return s->retired; };
+  std::erase_if(waiting_, retired);
+  std::erase_if(admitted_, retired);
+  for (auto it = sequences_.begin(); it != sequences_.end();) {
+    if (it->second->retired) {
+      sequences_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void EngineScheduler::PublishGauges() {
+  int64_t external = 0;
+  for (const Sequence* s : admitted_) {
+    if (s->session != nullptr) external += s->session->external_state_bytes();
+  }
+  metrics_->active_sessions.Set(static_cast<double>(admitted_.size()));
+  metrics_->waiting_requests.Set(static_cast<double>(waiting_.size()));
+  metrics_->model_state_bytes.Set(
+      static_cast<double>(engine_->pool().used_bytes()));
+  metrics_->external_state_bytes.Set(static_cast<double>(external));
+}
+
+}  // namespace trilemma

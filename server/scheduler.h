@@ -1,0 +1,208 @@
+// EngineScheduler: one engine's continuous-batching loop on its own thread.
+//
+// Each iteration (vLLM-v1-like):
+//   1. take submitted commands (new requests, turns, closes);
+//   2. end cancelled requests, freeing their state;
+//   3. admit waiting requests in FIFO order while Engine::NewSession can be
+//      charged to the engine's budget; the rest wait in a bounded queue and
+//      get RESOURCE_EXHAUSTED naming the budget after --max_queue_wait;
+//   4. prefill: each session consumes at most `prefill_chunk_tokens` prompt
+//      tokens (and all sessions at most `max_prefill_tokens_per_step`), so
+//      long prompts do not stall running streams;
+//   5. decode: ONE batched Engine::Step over every decoding session whose
+//      stream has room, sample, and push each token (with its StepStats) to
+//      the stream's sink; finish turns at max_new_tokens or a limit.
+// Engine calls happen only on this thread; the submit methods just enqueue.
+//
+// Limits: a turn ends with STATE_LIMIT when its session would exceed the
+// request's max_state_bytes, or when the engine's pool cannot grow it
+// (RESOURCE_EXHAUSTED from Session::Reserve; the detail names the budget);
+// with CONTEXT_LIMIT when it would exceed max_context_tokens. A turn whose
+// inputs alone would break a request limit consumes nothing; a budget found
+// exhausted mid-prefill ends the turn where it is (prompt_tokens says how
+// far it got).
+//
+// Every submitted request gets exactly one terminal: for a Generate, tokens,
+// one Summary and Finish(OK), or Finish(error); for a Session, Opened, then
+// per turn tokens and a Summary, then Closed and Finish(OK), or Finish(error).
+//
+// Example:
+//   EngineScheduler scheduler(engine.get(), &metrics.ForEngine(engine->info()),
+//                             {});
+//   scheduler.SubmitGenerate({}, TurnRequest{.tokens = {3, 17}}, sink);
+//
+// Thread-safe: every public method may be called from any thread.
+#ifndef TRILEMMA_SERVER_SCHEDULER_H_
+#define TRILEMMA_SERVER_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engines/engine.h"
+#include "server/metrics.h"
+#include "server/sequence.h"
+#include "trilemma/v1/trilemma.pb.h"
+
+namespace trilemma {
+
+struct SchedulerOptions {
+  // Sessions stepped together at most.
+  int max_batch_size = 64;
+  // Prompt tokens one session consumes per iteration at most.
+  int prefill_chunk_tokens = 256;
+  // Prompt tokens all sessions consume per iteration at most.
+  int max_prefill_tokens_per_step = 1024;
+  // Requests waiting for admission at most; more get RESOURCE_EXHAUSTED.
+  int max_waiting = 64;
+  // How long a request may wait for admission.
+  absl::Duration max_queue_wait = absl::Seconds(30);
+  // What happens to a running session the budget cannot grow. Only `reject`
+  // (end the turn with STATE_LIMIT) exists; a `preempt` policy (free the
+  // youngest session and recompute it later) fits in HandleBudgetExhausted.
+  enum class BudgetPolicy { kReject };
+  BudgetPolicy budget_policy = BudgetPolicy::kReject;
+};
+
+class EngineScheduler {
+ public:
+  using SequenceId = uint64_t;
+
+  // Starts the thread. `engine` and `metrics` must outlive this.
+  EngineScheduler(const Engine* engine, EngineMetrics* metrics,
+                  SchedulerOptions options);
+  // Stop()s.
+  ~EngineScheduler();
+
+  EngineScheduler(const EngineScheduler&) = delete;
+  EngineScheduler& operator=(const EngineScheduler&) = delete;
+
+  const Engine& engine() const { return *engine_; }
+
+  // A Generate call: admit, run `turn`, close. `accepted` is when the server
+  // took the request (TTFT and queue time count from it).
+  void SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
+                      std::shared_ptr<EventSink> sink,
+                      absl::Time accepted = absl::Now());
+
+  // The id a Session stream will be known by. Take it before OpenSession:
+  // once opened, replies (and so the stream's next requests) may come before
+  // OpenSession returns.
+  SequenceId NewSessionId();
+  // A Session stream `id` (from NewSessionId): admit, then push
+  // SessionOpened (or Finish(error)). Later turns and the close name `id`.
+  void OpenSession(SequenceId id, const v1::Limits& limits,
+                   std::shared_ptr<EventSink> sink,
+                   absl::Time accepted = absl::Now());
+  // Queues a turn; turns of one session run in order. Ignored when `id` is
+  // already closed.
+  void SubmitTurn(SequenceId id, TurnRequest turn,
+                  absl::Time accepted = absl::Now());
+  // Ends a session (a running turn ends CANCELLED) and frees its state. With
+  // `reply`, pushes SessionClosed and Finish(OK); without, the caller has
+  // ended the stream already. Ignored when `id` is already closed.
+  void CloseSession(SequenceId id, bool reply);
+
+  // Makes the loop look again (a stream got room or was cancelled).
+  void Wake();
+
+  // Stops taking requests (new ones get UNAVAILABLE), refuses waiting ones
+  // and closes Session streams once idle; running turns go on.
+  void BeginDrain();
+  // True when no request is queued, waiting or running.
+  bool Idle() const;
+
+  // Ends everything (running turns with a SHUTDOWN summary, other streams
+  // with UNAVAILABLE) and joins the thread. Later submissions get
+  // UNAVAILABLE. Idempotent.
+  void Stop();
+
+ private:
+  struct Command {
+    enum class Kind { kOpen, kTurn, kClose };
+    Kind kind = Kind::kOpen;
+    SequenceId id = 0;
+    absl::Time at;
+    // kOpen
+    bool persistent = false;
+    v1::Limits limits;
+    std::shared_ptr<EventSink> sink;
+    // kOpen of a Generate, kTurn
+    std::optional<TurnRequest> turn;
+    // kClose
+    bool reply = false;
+  };
+
+  // Enqueues `command`, or refuses it with UNAVAILABLE once stopped.
+  void Submit(Command command);
+  void Run();
+  void WaitForWork(absl::Duration timeout);
+
+  // Loop phases (scheduler thread). Each returns whether it changed anything.
+  void Apply(Command command);
+  bool ReapCancelled();
+  bool AdmitWaiting(absl::Time now);
+  bool StartTurns(absl::Time now);
+  bool PrefillChunks();
+  bool DecodeStep();
+  void RetireIdleForDrain();
+  void CutAll();
+  void PublishGauges();
+  // Removes retired sequences from the containers.
+  void Sweep();
+
+  void BeginTurn(Sequence* seq, TurnRequest request, absl::Time accepted,
+                 absl::Time now);
+  // Ends seq's turn with a summary; a Generate's sequence is retired.
+  void FinishTurn(Sequence* seq, v1::FinishReason reason, std::string detail);
+  // The pool could not grow seq's session: applies the budget policy.
+  void HandleBudgetExhausted(Sequence* seq, const absl::Status& status);
+  // Frees seq's state and ends its stream with `status`.
+  void Retire(Sequence* seq, absl::Status status);
+  // Retires with an error status, counting its outcome.
+  void Fail(Sequence* seq, absl::Status status);
+  // Records a token produced for seq's turn by a step with `stats`.
+  void EmitToken(Sequence* seq, int32_t token, int32_t greedy_token,
+                 v1::StepStats stats, absl::Time now);
+
+  const Engine* const engine_;
+  EngineMetrics* const metrics_;
+  const SchedulerOptions options_;
+  const int vocab_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::vector<Command> inbox_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // Sequences alive in the loop (updated by the loop).
+  int64_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  SequenceId next_id_ ABSL_GUARDED_BY(mu_) = 1;
+
+  // Scheduler-thread state.
+  absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_;
+  std::deque<Sequence*> waiting_;
+  std::vector<Sequence*> admitted_;  // in admission order
+  bool draining_seen_ = false;
+  size_t decode_cursor_ = 0;  // round-robin start when batches are capped
+  size_t prefill_cursor_ = 0;
+  std::string last_admission_error_;
+  std::vector<float> logits_;
+
+  std::thread thread_;
+};
+
+}  // namespace trilemma
+
+#endif  // TRILEMMA_SERVER_SCHEDULER_H_

@@ -1,0 +1,320 @@
+// EngineScheduler's turn logic: starting a turn (limits over its inputs),
+// chunked prefill, the batched decode step, sampling and finishing a turn
+// with its summary. The loop, admission and lifecycle are in scheduler.cc.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "server/scheduler.h"
+
+namespace trilemma {
+namespace {
+
+Outcome OutcomeOfReason(v1::FinishReason reason) {
+  switch (reason) {
+    case v1::STATE_LIMIT:
+      return Outcome::kStateLimit;
+    case v1::CONTEXT_LIMIT:
+      return Outcome::kContextLimit;
+    case v1::CANCELLED:
+      return Outcome::kCancelled;
+    case v1::SHUTDOWN:
+      return Outcome::kShutdown;
+    case v1::APPENDED:
+      return Outcome::kAppended;
+    default:
+      return Outcome::kLength;
+  }
+}
+
+}  // namespace
+
+bool EngineScheduler::StartTurns(absl::Time now) {
+  bool changed = false;
+  for (Sequence* s : admitted_) {
+    if (s->retired || s->turn || s->queued_turns.empty()) continue;
+    auto [request, accepted] = std::move(s->queued_turns.front());
+    s->queued_turns.pop_front();
+    BeginTurn(s, std::move(request), accepted, now);
+    changed = true;
+  }
+  return changed;
+}
+
+void EngineScheduler::BeginTurn(Sequence* s, TurnRequest request,
+                                absl::Time accepted, absl::Time now) {
+  s->turn.emplace(std::move(request), accepted);
+  ActiveTurn& t = *s->turn;
+  t.queue_seconds = s->persistent ? absl::ToDoubleSeconds(now - accepted)
+                                  : s->admission_seconds;
+  t.peak_state_bytes = s->total_state_bytes();
+  if (s->pending_token) {
+    t.inputs.push_back(*s->pending_token);
+    t.prompt_offset = 1;
+  }
+  t.inputs.insert(t.inputs.end(), t.request.tokens.begin(),
+                  t.request.tokens.end());
+  if (t.inputs.empty()) {
+    // Only a generate may be empty; with nothing to continue from it has no
+    // logits to sample from.
+    s->turn.reset();
+    Fail(s, absl::InvalidArgumentError(
+                "generate.prompt: empty, and the session has no earlier "
+                "generated token to continue from"));
+    return;
+  }
+
+  // Limits over the turn's inputs: refuse before consuming anything (the
+  // pending token stays pending).
+  const int64_t n = static_cast<int64_t>(t.inputs.size());
+  const Session& session = *s->session;
+  const int64_t max_context = s->limits.max_context_tokens();
+  if (max_context > 0 && session.context_tokens() + n > max_context) {
+    metrics_->limit_events(LimitEvent::kContext).Increment();
+    FinishTurn(
+        s, v1::CONTEXT_LIMIT,
+        absl::StrCat(n, " input tokens on top of ", session.context_tokens(),
+                     " of context would exceed max_context_tokens ",
+                     max_context));
+    return;
+  }
+  const int64_t max_state = s->limits.max_state_bytes();
+  const int64_t state_after =
+      session.state_bytes_after(n) + session.external_state_bytes();
+  if (max_state > 0 && state_after > max_state) {
+    metrics_->limit_events(LimitEvent::kState).Increment();
+    FinishTurn(
+        s, v1::STATE_LIMIT,
+        absl::StrCat(n, " input tokens would take the state to ", state_after,
+                     " bytes, over max_state_bytes ", max_state));
+    return;
+  }
+  s->pending_token.reset();
+  if (t.prefill_end() == 0) {
+    t.decoding = true;
+    t.next_token = t.inputs[0];
+  }
+}
+
+bool EngineScheduler::PrefillChunks() {
+  int64_t budget = options_.max_prefill_tokens_per_step;
+  bool changed = false;
+  const size_t count = admitted_.size();
+  for (size_t k = 0; k < count && budget > 0; ++k) {
+    Sequence* s = admitted_[(prefill_cursor_ + k) % count];
+    if (s->retired || !s->turn || s->turn->decoding) continue;
+    ActiveTurn& t = *s->turn;
+    const int64_t end = static_cast<int64_t>(t.prefill_end());
+    const int64_t n = std::min<int64_t>(
+        {end - t.inputs_consumed, options_.prefill_chunk_tokens, budget});
+    if (n <= 0) continue;
+    changed = true;
+    Session* session = s->session.get();
+    if (absl::Status r = session->Reserve(n); !r.ok()) {
+      if (absl::IsResourceExhausted(r)) {
+        HandleBudgetExhausted(s, r);
+      } else {
+        Fail(s, r);
+      }
+      continue;
+    }
+    const int64_t first = engine_->NextStepCost(*session).flops;
+    const absl::Span<const int32_t> chunk(t.inputs.data() + t.inputs_consumed,
+                                          static_cast<size_t>(n));
+    if (absl::Status r = engine_->Prefill(session, chunk, nullptr); !r.ok()) {
+      Fail(s, r);
+      continue;
+    }
+    const int64_t after = engine_->NextStepCost(*session).flops;
+    const int64_t flops = PrefillFlops(n, first, after);
+    const int64_t prompt_before = t.prompt_tokens_consumed();
+    t.inputs_consumed += n;
+    t.flops += flops;
+    budget -= n;
+    metrics_->flops.Increment(static_cast<double>(flops));
+    metrics_->prompt_tokens.Increment(
+        static_cast<double>(t.prompt_tokens_consumed() - prompt_before));
+    s->NotePeak();
+    if (t.inputs_consumed == end) {
+      if (t.generating()) {
+        t.decoding = true;
+        t.next_token = t.inputs[end];
+      } else {
+        FinishTurn(s, v1::APPENDED, "");
+      }
+    }
+  }
+  if (count > 0) prefill_cursor_ = (prefill_cursor_ + 1) % count;
+  return changed;
+}
+
+bool EngineScheduler::DecodeStep() {
+  bool changed = false;
+  std::vector<Sequence*> batch;
+  std::vector<int32_t> tokens;
+  std::vector<StepCost> costs;
+  const size_t count = admitted_.size();
+  for (size_t k = 0; k < count; ++k) {
+    if (static_cast<int>(batch.size()) >= options_.max_batch_size) break;
+    Sequence* s = admitted_[(decode_cursor_ + k) % count];
+    if (s->retired || !s->turn || !s->turn->decoding || !s->sink->Ready()) {
+      continue;
+    }
+    Session* session = s->session.get();
+    const int64_t max_context = s->limits.max_context_tokens();
+    if (max_context > 0 && session->context_tokens() + 1 > max_context) {
+      metrics_->limit_events(LimitEvent::kContext).Increment();
+      FinishTurn(s, v1::CONTEXT_LIMIT,
+                 absl::StrCat("reached max_context_tokens ", max_context));
+      changed = true;
+      continue;
+    }
+    const int64_t max_state = s->limits.max_state_bytes();
+    const int64_t state_after =
+        session->state_bytes_after(1) + session->external_state_bytes();
+    if (max_state > 0 && state_after > max_state) {
+      metrics_->limit_events(LimitEvent::kState).Increment();
+      FinishTurn(
+          s, v1::STATE_LIMIT,
+          absl::StrCat("the next token would take the state to ", state_after,
+                       " bytes, over max_state_bytes ", max_state));
+      changed = true;
+      continue;
+    }
+    if (absl::Status r = session->Reserve(1); !r.ok()) {
+      if (absl::IsResourceExhausted(r)) {
+        HandleBudgetExhausted(s, r);
+      } else {
+        Fail(s, r);
+      }
+      changed = true;
+      continue;
+    }
+    costs.push_back(engine_->NextStepCost(*session));
+    batch.push_back(s);
+    tokens.push_back(s->turn->next_token);
+  }
+  if (count > 0) decode_cursor_ = (decode_cursor_ + 1) % count;
+  if (batch.empty()) return changed;
+
+  std::vector<Session*> sessions;
+  sessions.reserve(batch.size());
+  for (Sequence* s : batch) sessions.push_back(s->session.get());
+  logits_.resize(batch.size() * static_cast<size_t>(vocab_));
+  const absl::Time start = absl::Now();
+  const absl::Status stepped = engine_->Step(sessions, tokens, logits_.data());
+  const absl::Time end = absl::Now();
+  if (!stepped.ok()) {
+    for (Sequence* s : batch) Fail(s, stepped);
+    return true;
+  }
+  const double seconds = absl::ToDoubleSeconds(end - start);
+  metrics_->step_duration_seconds.Observe(seconds);
+  metrics_->step_batch_size.Observe(static_cast<double>(batch.size()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Sequence* s = batch[i];
+    const absl::Span<const float> logits(logits_.data() + i * vocab_,
+                                         static_cast<size_t>(vocab_));
+    const int32_t token = s->turn->sampler.Sample(logits);
+    const int32_t greedy = s->turn->sampler.greedy() ? token : Argmax(logits);
+    v1::StepStats stats;
+    stats.set_step_seconds(seconds);
+    stats.set_flops(costs[i].flops);
+    stats.set_state_bytes(s->session->state_bytes());
+    stats.set_external_state_bytes(s->session->external_state_bytes());
+    stats.set_context_tokens(s->session->context_tokens());
+    stats.set_batch_size(static_cast<int32_t>(batch.size()));
+    EmitToken(s, token, greedy, std::move(stats), end);
+  }
+  return true;
+}
+
+void EngineScheduler::EmitToken(Sequence* s, int32_t token,
+                                int32_t greedy_token, v1::StepStats stats,
+                                absl::Time now) {
+  ActiveTurn& t = *s->turn;
+  if (t.generated == 0) {
+    // This step consumed the turn's last input.
+    ++t.inputs_consumed;
+    if (t.prompt_offset == 0 || t.inputs.size() > 1) {
+      metrics_->prompt_tokens.Increment();
+    }
+  }
+  const int32_t index = t.generated++;
+  t.flops += stats.flops();
+  s->NotePeak();
+  metrics_->generated_tokens.Increment();
+  metrics_->flops.Increment(static_cast<double>(stats.flops()));
+  metrics_->token_flops.Observe(static_cast<double>(stats.flops()));
+  metrics_->session_state_bytes.Observe(
+      static_cast<double>(stats.state_bytes() + stats.external_state_bytes()));
+  metrics_->context_tokens.Observe(static_cast<double>(stats.context_tokens()));
+  if (!t.first_token_at) {
+    t.first_token_at = now;
+    metrics_->time_to_first_token_seconds.Observe(
+        absl::ToDoubleSeconds(now - t.accepted));
+  } else {
+    metrics_->inter_token_latency_seconds.Observe(
+        absl::ToDoubleSeconds(now - t.last_token_at));
+  }
+  t.last_token_at = now;
+  if (t.request.probe && index < t.request.probe->expected_size()) {
+    if (index == 0) t.recall_context_tokens = stats.context_tokens();
+    if (greedy_token == t.request.probe->expected(index)) ++t.matched;
+  }
+
+  v1::SessionEvent event;
+  v1::TokenEvent* e = event.mutable_token();
+  e->set_token(token);
+  e->set_index(index);
+  *e->mutable_stats() = std::move(stats);
+  s->sink->Push(std::move(event));
+
+  t.next_token = token;
+  if (t.generated >= t.request.max_new_tokens) FinishTurn(s, v1::LENGTH, "");
+}
+
+void EngineScheduler::HandleBudgetExhausted(Sequence* s,
+                                            const absl::Status& status) {
+  // BudgetPolicy::kReject: the turn ends; a Session keeps what it holds.
+  metrics_->limit_events(LimitEvent::kBudget).Increment();
+  FinishTurn(s, v1::STATE_LIMIT, std::string(status.message()));
+}
+
+void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
+                                 std::string detail) {
+  ActiveTurn& t = *s->turn;
+  const absl::Time now = absl::Now();
+  // A turn stopped while decoding leaves its next input unconsumed: it joins
+  // the context at the start of the next turn, like a generated token.
+  if (t.decoding) {
+    s->pending_token = t.next_token;
+  } else if (t.inputs_consumed == 0 && t.prompt_offset == 1) {
+    s->pending_token = t.inputs[0];  // refused before consuming anything
+  }
+  const std::string detail_copy = detail;
+  v1::Summary summary = BuildSummary(*s, reason, std::move(detail), now);
+  metrics_->requests(OutcomeOfReason(reason)).Increment();
+  metrics_->request_duration_seconds.Observe(summary.total_seconds());
+  if (t.request.probe && reason != v1::CANCELLED && reason != v1::SHUTDOWN) {
+    const double context = static_cast<double>(t.recall_context_tokens);
+    if (summary.recall().hit()) {
+      metrics_->recall_hits.Increment();
+      metrics_->recall_hit_context_tokens.Observe(context);
+    } else {
+      metrics_->recall_misses.Increment();
+      metrics_->recall_miss_context_tokens.Observe(context);
+    }
+  }
+  s->turn.reset();
+  v1::SessionEvent event;
+  *event.mutable_summary() = std::move(summary);
+  s->sink->Push(std::move(event));
+  if (!s->persistent) {
+    Retire(s, reason == v1::CANCELLED ? absl::CancelledError(detail_copy)
+                                      : absl::OkStatus());
+  }
+}
+
+}  // namespace trilemma

@@ -1,0 +1,155 @@
+// The scheduler's view of a request: what a stream asks for (TurnRequest),
+// where its results go (EventSink), and the per-sequence bookkeeping the
+// scheduler thread keeps (Sequence, ActiveTurn).
+//
+// A Sequence is one engine Session plus its owner: a Generate call (one turn,
+// then closed) or a Session stream (any number of turns on persistent state).
+// A turn consumes its input tokens (the previous turn's unconsumed last token,
+// then the request's tokens) and, for `generate`, samples new tokens; the last
+// generated token stays pending and is consumed at the start of the next turn.
+#ifndef TRILEMMA_SERVER_SEQUENCE_H_
+#define TRILEMMA_SERVER_SEQUENCE_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engines/engine.h"
+#include "server/sampler.h"
+#include "trilemma/v1/trilemma.pb.h"
+
+namespace trilemma {
+
+// Where the scheduler delivers one stream's results. Implemented by the
+// service's per-stream queue (EventStream); tests use fakes.
+//
+// Thread-safe: called from the scheduler thread and the stream's threads.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+
+  // False while the consumer's bounded queue is full: the scheduler then
+  // leaves the stream out of the next decode step (backpressure).
+  virtual bool Ready() = 0;
+
+  // True once the consumer is gone (client cancelled, deadline passed, stream
+  // broken): the scheduler ends the request and frees its state.
+  virtual bool Cancelled() = 0;
+
+  // Delivers an event (token, summary, opened, closed). Never blocks.
+  virtual void Push(v1::SessionEvent event) = 0;
+
+  // Ends the stream: OK after its last event, or an error status in place of
+  // further events. Only the first call counts.
+  virtual void Finish(absl::Status status) = 0;
+};
+
+// One unit of work on a sequence: append tokens, or generate after an
+// optional prompt. REQUIRES (checked by the service): token ids < vocab,
+// append tokens non-empty, max_new_tokens in [1, 65536], valid sampling,
+// probe.expected non-empty and no longer than max_new_tokens.
+struct TurnRequest {
+  enum class Kind { kAppend, kGenerate };
+  Kind kind = Kind::kGenerate;
+  std::vector<int32_t> tokens;
+  int32_t max_new_tokens = 1;
+  v1::Sampling sampling;
+  std::optional<v1::RecallProbe> probe;
+};
+
+// A turn in progress (scheduler thread only).
+struct ActiveTurn {
+  ActiveTurn(TurnRequest request, absl::Time accepted)
+      : request(std::move(request)),
+        accepted(accepted),
+        sampler(this->request.sampling) {}
+
+  bool generating() const {
+    return request.kind == TurnRequest::Kind::kGenerate;
+  }
+  // Inputs prefilled before decoding: all of an append's, all but the last
+  // of a generate's (the last one is consumed by the first decode step so
+  // the first token comes out of a batched step with its exact cost).
+  size_t prefill_end() const {
+    return generating() ? inputs.size() - 1 : inputs.size();
+  }
+  // Tokens of the request (not the carried-over pending one) consumed.
+  int64_t prompt_tokens_consumed() const {
+    return std::max<int64_t>(0, inputs_consumed - prompt_offset);
+  }
+
+  TurnRequest request;
+  absl::Time accepted;
+  double queue_seconds = 0.0;
+  Sampler sampler;
+
+  // The carried-over pending token (if any) followed by request.tokens.
+  std::vector<int32_t> inputs;
+  int64_t prompt_offset = 0;  // 1 when inputs[0] is the pending token
+  int64_t inputs_consumed = 0;
+
+  bool decoding = false;
+  int32_t next_token = 0;  // what the next decode step consumes
+  int32_t generated = 0;
+
+  int64_t flops = 0;
+  int64_t peak_state_bytes = 0;
+  std::optional<absl::Time> first_token_at;
+  absl::Time last_token_at;
+
+  // Recall probe scoring (greedy argmax at each position).
+  int32_t matched = 0;
+  int64_t recall_context_tokens = 0;
+};
+
+// One engine session and its owner (scheduler thread only).
+struct Sequence {
+  uint64_t id = 0;
+  // Session streams keep their state across turns; Generate calls close
+  // after their one turn.
+  bool persistent = false;
+  v1::Limits limits;
+  std::shared_ptr<EventSink> sink;
+  absl::Time submitted;
+  double admission_seconds = 0.0;
+
+  std::unique_ptr<Session> session;  // null while waiting for admission
+  std::deque<std::pair<TurnRequest, absl::Time>> queued_turns;
+  std::optional<ActiveTurn> turn;
+  std::optional<int32_t> pending_token;
+  int64_t peak_state_bytes = 0;  // over the stream's life
+  bool retired = false;          // finished; swept out at a safe point
+
+  int64_t total_state_bytes() const {
+    return session == nullptr
+               ? 0
+               : session->state_bytes() + session->external_state_bytes();
+  }
+  void NotePeak() {
+    const int64_t now = total_state_bytes();
+    peak_state_bytes = std::max(peak_state_bytes, now);
+    if (turn) turn->peak_state_bytes = std::max(turn->peak_state_bytes, now);
+  }
+};
+
+// The summary of `seq`'s current turn ending with `reason`.
+// REQUIRES: seq.turn and seq.session are set.
+v1::Summary BuildSummary(const Sequence& seq, v1::FinishReason reason,
+                         std::string detail, absl::Time now);
+
+// Analytic FLOPs of consuming n tokens whose per-token cost goes from
+// `first` (the first token's) to `after` (the cost of the token after the
+// last): exact when the cost is affine in context (attention, recurrent
+// engines), the trapezoid in between otherwise (a window filling up).
+int64_t PrefillFlops(int64_t n, int64_t first, int64_t after);
+
+}  // namespace trilemma
+
+#endif  // TRILEMMA_SERVER_SEQUENCE_H_
