@@ -209,14 +209,8 @@ absl::StatusOr<v1::LoadReport> RunLoadReport(v1::Trilemma::StubInterface& stub,
                                              const std::string& target,
                                              const LoadCommandOptions& options,
                                              const LoadProgressFn& progress) {
-  absl::StatusOr<v1::ListEnginesResponse> hosted = ListEngines(stub);
-  if (!hosted.ok()) {
-    return absl::Status(hosted.status().code(),
-                        absl::StrCat("ListEngines on ", target, ": ",
-                                     hosted.status().message()));
-  }
   absl::StatusOr<std::vector<v1::EngineInfo>> engines =
-      SelectEngines(*hosted, options.engines);
+      ListSelectedEngines(stub, target, options.engines);
   if (!engines.ok()) return engines.status();
   LoadRunOptions run_options = options.run;
   run_options.engines = *engines;

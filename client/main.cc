@@ -16,6 +16,7 @@
 #include "client/command.h"
 #include "client/engines_command.h"
 #include "client/generate_command.h"
+#include "client/health_command.h"
 #include "client/load_command.h"
 #include "client/recall_command.h"
 #include "client/sweep_command.h"
@@ -27,6 +28,8 @@ using trilemma::client::CliCommand;
 constexpr CliCommand kCommands[] = {
     {"engines", "list the hosted engines: shape, corners, state cost, budget",
      trilemma::client::RunEnginesCommand},
+    {"health", "is the server serving? (standard gRPC health service)",
+     trilemma::client::RunHealthCommand},
     {"generate",
      "stream tokens from one engine: --engine=E --prompt=\"3 17 42\" "
      "--max_new_tokens=8",

@@ -192,18 +192,24 @@ v1::RecallRow MeasureRecallRow(v1::Trilemma::StubInterface& stub,
   return row;
 }
 
-absl::StatusOr<v1::RecallReport> RunRecall(v1::Trilemma::StubInterface& stub,
-                                           const std::string& target,
-                                           const RecallOptions& options,
-                                           const RecallProgress& progress) {
+absl::StatusOr<std::vector<v1::EngineInfo>> ListSelectedEngines(
+    v1::Trilemma::StubInterface& stub, const std::string& target,
+    const std::vector<std::string>& names) {
   absl::StatusOr<v1::ListEnginesResponse> hosted = ListEngines(stub);
   if (!hosted.ok()) {
     return absl::Status(hosted.status().code(),
                         absl::StrCat("ListEngines on ", target, ": ",
                                      hosted.status().message()));
   }
+  return SelectEngines(*hosted, names);
+}
+
+absl::StatusOr<v1::RecallReport> RunRecall(v1::Trilemma::StubInterface& stub,
+                                           const std::string& target,
+                                           const RecallOptions& options,
+                                           const RecallProgress& progress) {
   absl::StatusOr<std::vector<v1::EngineInfo>> engines =
-      SelectEngines(*hosted, options.engines);
+      ListSelectedEngines(stub, target, options.engines);
   if (!engines.ok()) return engines.status();
 
   // rows[e][p]: filled by engine e's thread only.

@@ -52,6 +52,13 @@ absl::StatusOr<std::vector<v1::EngineInfo>> SelectEngines(
     const v1::ListEnginesResponse& hosted,
     const std::vector<std::string>& names);
 
+// ListEngines on `target`, then SelectEngines: the engines a command runs
+// over. The gRPC status of ListEngines is kept, its message prefixed with the
+// target.
+absl::StatusOr<std::vector<v1::EngineInfo>> ListSelectedEngines(
+    v1::Trilemma::StubInterface& stub, const std::string& target,
+    const std::vector<std::string>& names);
+
 // Measures one engine at one N in a fresh session. Never fails as a whole:
 // errors (the gRPC status, or a limit that ended a turn) go to `error`, with
 // whatever was measured before.

@@ -223,14 +223,8 @@ absl::StatusOr<v1::SweepReport> RunSweep(v1::Trilemma::StubInterface& stub,
                                          const std::string& target,
                                          const SweepOptions& options,
                                          const SweepProgress& progress) {
-  absl::StatusOr<v1::ListEnginesResponse> hosted = ListEngines(stub);
-  if (!hosted.ok()) {
-    return absl::Status(hosted.status().code(),
-                        absl::StrCat("ListEngines on ", target, ": ",
-                                     hosted.status().message()));
-  }
   absl::StatusOr<std::vector<v1::EngineInfo>> engines =
-      SelectEngines(*hosted, options.engines);
+      ListSelectedEngines(stub, target, options.engines);
   if (!engines.ok()) return engines.status();
 
   struct Cell {

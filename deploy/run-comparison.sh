@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The recall comparison, end to end: starts build/bin/trilemma-server with its
 # built-in engines on free loopback ports, waits until it answers, prints the
-# hosted engines, runs `trilemma recall` over them and stops the server.
+# hosted engines, runs `trilemma recall` over them, then a short `trilemma
+# sweep` (the triangle report: report.html, SVGs, CSV) and stops the server.
 #
 #   deploy/run-comparison.sh                      # the README's main job
 #   deploy/run-comparison.sh --keep-server        # leave the server running
@@ -12,30 +13,39 @@
 #   --listen=H:P     the server's gRPC address (default 127.0.0.1:0, a free
 #                    port; metrics always get a free port)
 #   --build-dir=DIR  where bin/trilemma-server and bin/trilemma are (build)
+#   --no-sweep       skip the short `trilemma sweep` after the recall table
+#   --report-dir=DIR where the sweep writes report.html (BUILD_DIR/report)
 #   -- ARGS          passed to `trilemma recall` after the defaults
 #                    (--engines=all --pairs=16,64,256,1024)
 # Exit status: 0 when every row was measured, non-zero otherwise; the server
 # is stopped on every exit path unless --keep-server was given and the run
 # succeeded.
 set -euo pipefail
+# oneDNN's OpenMP threads would otherwise spin between matmuls.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${repo_root}/build"
 keep_server=0
+with_sweep=1
+report_dir=""
 listen="127.0.0.1:0"
 recall_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --keep-server) keep_server=1 ;;
+    --no-sweep) with_sweep=0 ;;
+    --report-dir=*) report_dir="${1#--report-dir=}" ;;
     --build-dir=*) build_dir="${1#--build-dir=}" ;;
     --listen=*) listen="${1#--listen=}" ;;
     --) shift; recall_args=("$@"); break ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-comparison: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+[[ -n "${report_dir}" ]] || report_dir="${build_dir}/report"
 server_bin="${build_dir}/bin/trilemma-server"
 client_bin="${build_dir}/bin/trilemma"
 for bin in "${server_bin}" "${client_bin}"; do
@@ -130,6 +140,17 @@ start=${SECONDS}
 run_client "${client_bin}" --target="${target}" recall --engines=all \
   --pairs=16,64,256,1024 "${recall_args[@]}"
 echo "(recall run took $((SECONDS - start)) s)"
+
+if [[ ${with_sweep} -eq 1 ]]; then
+  echo
+  echo "Triangle sweep (facts stored x context length, every engine):"
+  start=${SECONDS}
+  run_client "${client_bin}" --target="${target}" sweep --engines=all \
+    --pairs=8,32,128,512 --contexts=0,2048 --queries=32 --seed=1 \
+    --out="${report_dir}"
+  echo "(sweep took $((SECONDS - start)) s)"
+  echo "Report: ${report_dir}/report.html"
+fi
 
 if [[ ${keep_server} -eq 1 ]]; then
   echo

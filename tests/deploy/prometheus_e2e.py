@@ -88,8 +88,8 @@ def main():
              f"--metrics_listen=127.0.0.1:{metrics_port}"],
             stdout=server_log, stderr=subprocess.STDOUT)
         procs.append(server)
-        wait_for("the server", lambda: run_client(
-            args.client_bin, target, "engines", "--format=json").returncode == 0)
+        wait_for("the server to report SERVING", lambda: run_client(
+            args.client_bin, target, "health").stdout.strip() == "SERVING")
 
         # The shipped config, pointed at this server, scraping every second.
         with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
