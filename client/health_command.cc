@@ -20,13 +20,12 @@ int RunHealthCommand(const CommandEnv& env) {
       stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
   if (!status.ok()) {
     const absl::Status s = ToAbslStatus(status);
-    return ReportError(env, "health",
-                       absl::Status(s.code(), absl::StrCat("Health/Check on ",
-                                                           env.target, ": ",
-                                                           s.message())));
+    return ReportError(
+        env, "health",
+        absl::Status(s.code(), absl::StrCat("Health/Check on ", env.target,
+                                            ": ", s.message())));
   }
-  env.out << HealthCheckResponse::ServingStatus_Name(response.status())
-          << "\n";
+  env.out << HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
   env.out.flush();
   return response.status() == HealthCheckResponse::SERVING ? kExitOk
                                                            : kExitFailure;

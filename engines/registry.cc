@@ -41,9 +41,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineSpec& spec) {
     return absl::InvalidArgumentError("name: an engine needs a name");
   }
   if (spec.state_budget_bytes <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("state_budget_bytes: must be positive, got ",
-                     spec.state_budget_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state_budget_bytes: must be positive, got ", spec.state_budget_bytes));
   }
   return it->second.factory(spec);
 }

@@ -70,9 +70,9 @@ std::vector<EngineSpec> DefaultEngineSpecs();
 #define TRILEMMA_CONCAT_INNER_(a, b) a##b
 #define TRILEMMA_CONCAT_(a, b) TRILEMMA_CONCAT_INNER_(a, b)
 // Registers an EngineFamily at static-initialisation time.
-#define TRILEMMA_REGISTER_ENGINE_FAMILY(...)                         \
-  [[maybe_unused]] static const bool TRILEMMA_CONCAT_(               \
-      trilemma_registered_family_, __LINE__) =                       \
+#define TRILEMMA_REGISTER_ENGINE_FAMILY(...)           \
+  [[maybe_unused]] static const bool TRILEMMA_CONCAT_( \
+      trilemma_registered_family_, __LINE__) =         \
       ::trilemma::RegisterEngineFamily(__VA_ARGS__)
 
 #endif  // TRILEMMA_ENGINES_REGISTRY_H_

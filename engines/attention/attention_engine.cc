@@ -30,17 +30,17 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateAttentionEngine(
   TensorMap weights;
   AddFrameWeights(common, &weights);
   std::mt19937_64 rng(common.seed);
-  if (absl::Status s = AddSoftmaxBlocks(common, preset, 0, common.depth, rng,
-                                        &weights);
+  if (absl::Status s =
+          AddSoftmaxBlocks(common, preset, 0, common.depth, rng, &weights);
       !s.ok()) {
     return s;
   }
 
   v1::EngineInfo info;
   FillCommonInfo(spec.name, "attention", common, &info);
-  info.set_description(absl::StrCat(
-      "full softmax attention over a paged KV cache; ", common.init,
-      " weights", DepthNote(common)));
+  info.set_description(
+      absl::StrCat("full softmax attention over a paged KV cache; ",
+                   common.init, " weights", DepthNote(common)));
   info.mutable_corners()->set_recall(true);
   info.mutable_shape()->set_heads(preset.heads);
   info.mutable_shape()->set_head_dim(preset.head_dim(d));
@@ -54,8 +54,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateAttentionEngine(
   const int layers = common.depth;
   const int block_tokens = common.block_tokens;
   return std::make_unique<KvAttentionEngine<PagedKvCache>>(
-      std::move(info), std::move(weights), preset.heads, spec.state_budget_bytes,
-      [=](KvBlockPool* pool) {
+      std::move(info), std::move(weights), preset.heads,
+      spec.state_budget_bytes, [=](KvBlockPool* pool) {
         return PagedKvCache(pool, layers, d, block_tokens);
       });
 }

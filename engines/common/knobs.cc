@@ -18,7 +18,8 @@ int64_t Knobs::Int(const std::string& name, int64_t def, int64_t min,
   int64_t value = def;
   auto it = given_.find(name);
   if (it != given_.end() && !absl::SimpleAtoi(it->second, &value)) {
-    Fail(absl::StrCat("knobs.", name, ": '", it->second, "' is not an integer"));
+    Fail(
+        absl::StrCat("knobs.", name, ": '", it->second, "' is not an integer"));
     value = def;
   } else if (value < min || value > max) {
     Fail(absl::StrCat("knobs.", name, ": ", value, " is outside [", min, ", ",
@@ -52,7 +53,8 @@ std::string Knobs::Choice(const std::string& name, const std::string& def,
   std::string value = def;
   auto it = given_.find(name);
   if (it != given_.end()) {
-    if (std::find(allowed.begin(), allowed.end(), it->second) == allowed.end()) {
+    if (std::find(allowed.begin(), allowed.end(), it->second) ==
+        allowed.end()) {
       Fail(absl::StrCat("knobs.", name, ": '", it->second, "' is not one of ",
                         absl::StrJoin(allowed, ", ")));
     } else {

@@ -149,8 +149,7 @@ class KvAttentionEngine final : public Engine {
   }
 
   StepCost NextStepCost(const Session& session) const override {
-    const int64_t held =
-        static_cast<const KvSession&>(session).kv.held_after();
+    const int64_t held = static_cast<const KvSession&>(session).kv.held_after();
     StepCost cost;
     for (const QkvBlock& block : blocks_) {
       cost.flops += block.Flops() + ops::AttendFlops(held, kv_dim_);

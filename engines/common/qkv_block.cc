@@ -25,7 +25,8 @@ void FillProjection(float* p, int rows, int d, float gain,
   }
   std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(float(rows)));
   for (int r = 0; r < rows; ++r) {
-    for (int i = 1; i < d; ++i) p[static_cast<int64_t>(r) * d + i] = gain * normal(rng);
+    for (int i = 1; i < d; ++i)
+      p[static_cast<int64_t>(r) * d + i] = gain * normal(rng);
   }
 }
 
@@ -115,9 +116,12 @@ void QkvBlock::Project(const float* h, int64_t batch, float* const* prev,
   ops::RmsNorm(h, norm_, kRmsNormEps, batch, d_, s->xn.data());
   for (int64_t b = 0; b < batch; ++b) {
     const float* xn = s->xn.data() + b * d_;
-    ops::TokenShift(xn, prev[b], shift_q_, shift_q_ + d_, d_, s->q_in.data() + b * d_);
-    ops::TokenShift(xn, prev[b], shift_k_, shift_k_ + d_, d_, s->k_in.data() + b * d_);
-    ops::TokenShift(xn, prev[b], shift_v_, shift_v_ + d_, d_, s->v_in.data() + b * d_);
+    ops::TokenShift(xn, prev[b], shift_q_, shift_q_ + d_, d_,
+                    s->q_in.data() + b * d_);
+    ops::TokenShift(xn, prev[b], shift_k_, shift_k_ + d_, d_,
+                    s->k_in.data() + b * d_);
+    ops::TokenShift(xn, prev[b], shift_v_, shift_v_ + d_, d_,
+                    s->v_in.data() + b * d_);
     ops::Copy(xn, prev[b], d_);
   }
   ops::Linear(s->q_in.data(), batch, d_, wq_, qk_, s->q.data());

@@ -31,7 +31,8 @@ inline SoftmaxPreset ReadSoftmaxKnobs(Knobs& knobs) {
   SoftmaxPreset p;
   p.heads = static_cast<int>(knobs.Int("heads", p.heads, 1, 64));
   p.beta = static_cast<float>(knobs.Float("beta", p.beta, 0.0, 1e4));
-  p.out_gain = static_cast<float>(knobs.Float("out_gain", p.out_gain, 0.0, 1e4));
+  p.out_gain =
+      static_cast<float>(knobs.Float("out_gain", p.out_gain, 0.0, 1e4));
   return p;
 }
 
@@ -48,9 +49,13 @@ inline absl::Status AddSoftmaxBlocks(const CommonKnobs& common,
   }
   for (int l = first_layer; l < first_layer + layers; ++l) {
     QkvBlockSpec block{
-        .d_model = d, .qk_dim = d, .v_dim = d, .init = common.init,
+        .d_model = d,
+        .qk_dim = d,
+        .v_dim = d,
+        .init = common.init,
         .q_gain = p.beta * std::sqrt(static_cast<float>(p.head_dim(d))),
-        .out_gain = p.out_gain, .zero_output = l > 0};
+        .out_gain = p.out_gain,
+        .zero_output = l > 0};
     AddQkvBlockWeights(block, l, rng, weights);
   }
   return absl::OkStatus();

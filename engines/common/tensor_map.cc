@@ -40,21 +40,22 @@ absl::Status WriteNpyRaw(const std::string& path,
   std::string shape_str = absl::StrJoin(shape, ", ");
   if (shape.size() == 1) shape_str += ",";
   std::string header =
-      absl::StrCat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (",
-                   shape_str, "), }");
+      absl::StrCat("{'descr': '", descr,
+                   "', 'fortran_order': False, 'shape': (", shape_str, "), }");
   // Magic (6) + version (2) + header length (2) + header, padded to 64.
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
   FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot write ", path));
+  if (f == nullptr)
+    return absl::InternalError(absl::StrCat("cannot write ", path));
   const unsigned char prefix[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
   const uint16_t len = static_cast<uint16_t>(header.size());
   bool ok = std::fwrite(prefix, 1, sizeof(prefix), f) == sizeof(prefix) &&
             std::fwrite(&len, 2, 1, f) == 1 &&
             std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            (bytes == 0 || std::fwrite(data, 1, bytes, f) ==
-                               static_cast<size_t>(bytes));
+            (bytes == 0 ||
+             std::fwrite(data, 1, bytes, f) == static_cast<size_t>(bytes));
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) return absl::InternalError(absl::StrCat("short write to ", path));
   return absl::OkStatus();
@@ -67,8 +68,8 @@ int64_t Count(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-absl::Status WriteNpy(const std::string& path, const std::vector<int64_t>& shape,
-                      const float* data) {
+absl::Status WriteNpy(const std::string& path,
+                      const std::vector<int64_t>& shape, const float* data) {
   return WriteNpyRaw(path, shape, "<f4", data, Count(shape) * 4);
 }
 
@@ -83,8 +84,8 @@ absl::Status TensorMap::WriteNpyDir(const std::string& dir) const {
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir));
   for (const auto& [name, t] : tensors_) {
-    absl::Status s = WriteNpy(absl::StrCat(dir, "/", name, ".npy"), t.shape,
-                              t.data.data());
+    absl::Status s =
+        WriteNpy(absl::StrCat(dir, "/", name, ".npy"), t.shape, t.data.data());
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -32,7 +32,9 @@ class TensorMap {
   float* Add(const std::string& name, std::vector<int64_t> shape);
   // REQUIRES: Has(name).
   const Tensor& Get(const std::string& name) const;
-  const float* Data(const std::string& name) const { return Get(name).data.data(); }
+  const float* Data(const std::string& name) const {
+    return Get(name).data.data();
+  }
   float* Mutable(const std::string& name);
   bool Has(const std::string& name) const { return tensors_.contains(name); }
   const std::map<std::string, Tensor>& all() const { return tensors_; }
@@ -48,8 +50,8 @@ class TensorMap {
 };
 
 // Writes one float array as a .npy file with the given shape.
-absl::Status WriteNpy(const std::string& path, const std::vector<int64_t>& shape,
-                      const float* data);
+absl::Status WriteNpy(const std::string& path,
+                      const std::vector<int64_t>& shape, const float* data);
 // Same for int32 arrays (token ids).
 absl::Status WriteNpyInt32(const std::string& path,
                            const std::vector<int64_t>& shape,

@@ -189,7 +189,8 @@ class MambaEngine final : public Engine {
     const int64_t d = s_.d_model, di = s_.d_inner, n = s_.state_dim;
     const int64_t r = s_.dt_rank;
     const int64_t per_block =
-        ops::LinearFlops(1, d, 2 * di) + ops::CausalConvFlops(di, s_.conv_kernel) +
+        ops::LinearFlops(1, d, 2 * di) +
+        ops::CausalConvFlops(di, s_.conv_kernel) +
         ops::LinearFlops(1, di, r + 2 * n) + ops::LinearFlops(1, r, di) +
         ops::SelectiveScanFlops(di, n) + ops::LinearFlops(1, di, d);
     StepCost cost;
@@ -199,7 +200,9 @@ class MambaEngine final : public Engine {
   }
 
  private:
-  static MambaSession* Cast(Session* s) { return static_cast<MambaSession*>(s); }
+  static MambaSession* Cast(Session* s) {
+    return static_cast<MambaSession*>(s);
+  }
 
   v1::EngineInfo info_;
   TensorMap weights_;
@@ -228,8 +231,9 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMambaEngine(
   FillCommonInfo(spec.name, "mamba", common, &info);
   info.set_description(absl::StrCat(
       "selective SSM (Mamba block: in_proj, causal conv, Δ/A/B/C/D scan, SiLU "
-      "gate) with state N=", shape.state_dim, " per channel; ", common.init,
-      " weights", DepthNote(common)));
+      "gate) with state N=",
+      shape.state_dim, " per channel; ", common.init, " weights",
+      DepthNote(common)));
   info.mutable_corners()->set_efficient(true);
   info.mutable_corners()->set_compact(true);
   info.mutable_shape()->set_heads(1);
@@ -249,8 +253,10 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
     .factory = CreateMambaEngine,
     .default_specs = {PresetSpec("mamba")},
     .conformance_knobs = {{{"init", "random"}, {"state_dim", "4"}},
-                          {{"init", "random"}, {"depth", "2"},
-                           {"conv_kernel", "3"}, {"expand", "1"}},
+                          {{"init", "random"},
+                           {"depth", "2"},
+                           {"conv_kernel", "3"},
+                           {"expand", "1"}},
                           {{"depth", "2"}}},
     .display_order = 40});
 

@@ -6,7 +6,8 @@
 // - the conv kernel's taps shift them apart: the key group reads x_{t-1}
 //   (tap K-2), the value group reads x_t (tap K-1);
 // - x_proj makes B_t = P·x_{t-1} from the key group and C_t = P·x_t from the
-//   value group, with one seeded JL projection P [N, d] so C_t·B_s ≈ x_t·x_{s-1};
+//   value group, with one seeded JL projection P [N, d] so C_t·B_s ≈
+//   x_t·x_{s-1};
 // - Δ is constant (dt_proj = 0, dt_bias = softplus⁻¹(delta)); A = -forget;
 //   D = 0;
 // - the gate z reads the codebook's constant channel so SiLU(z) ≈ gate;
@@ -37,7 +38,8 @@ MambaShape ReadMambaShape(const CommonKnobs& common, Knobs& knobs,
       knobs.Int("dt_rank", (common.d_model + 15) / 16, 1, 4096));
   circuit->delta = static_cast<float>(knobs.Float("delta", 1.0, 1e-4, 100));
   circuit->forget = static_cast<float>(knobs.Float("forget", 1e-4, 0, 100));
-  circuit->in_scale = static_cast<float>(knobs.Float("in_scale", 0.1, 1e-4, 10));
+  circuit->in_scale =
+      static_cast<float>(knobs.Float("in_scale", 0.1, 1e-4, 10));
   circuit->out_gain = static_cast<float>(knobs.Float("out_gain", 8.0, 0, 1e4));
   return s;
 }
@@ -60,7 +62,8 @@ void BuildRandomBlock(const MambaShape& s, int l, std::mt19937_64& rng,
   FillNormal(w->Mutable(LayerTensor(l, "dt_bias")), di, -1.0f, 0.5f, rng);
   float* a_log = w->Mutable(LayerTensor(l, "A_log"));
   for (int c = 0; c < di; ++c) {
-    for (int i = 0; i < n; ++i) a_log[int64_t{c} * n + i] = std::log(float(i + 1));
+    for (int i = 0; i < n; ++i)
+      a_log[int64_t{c} * n + i] = std::log(float(i + 1));
   }
   FillNormal(w->Mutable(LayerTensor(l, "D")), di, 1.0f, 0.1f, rng);
   FillNormal(w->Mutable(LayerTensor(l, "out_proj")), int64_t{d} * di, 0.0f,
@@ -78,8 +81,8 @@ void BuildCircuitBlock(const MambaShape& s, const MambaCircuit& k,
   // in_proj rows [0, di) are x, rows [di, 2di) are z.
   float* in_proj = w->Mutable(LayerTensor(l, "in_proj"));
   for (int i = 1; i < d; ++i) {
-    in_proj[int64_t{i} * d + i] = k.in_scale;             // key group
-    in_proj[int64_t{value0 + i} * d + i] = k.in_scale;    // value group
+    in_proj[int64_t{i} * d + i] = k.in_scale;           // key group
+    in_proj[int64_t{value0 + i} * d + i] = k.in_scale;  // value group
   }
   // z reads the constant channel 0 (≈ kBiasChannelValue / |code| after the
   // unit norm) scaled to `gate`.
@@ -116,14 +119,14 @@ void BuildCircuitBlock(const MambaShape& s, const MambaCircuit& k,
 
 }  // namespace
 
-absl::Status BuildMambaWeights(const CommonKnobs& common,
-                               const MambaShape& s, const MambaCircuit& circuit,
-                               TensorMap* w) {
+absl::Status BuildMambaWeights(const CommonKnobs& common, const MambaShape& s,
+                               const MambaCircuit& circuit, TensorMap* w) {
   const bool circuit_init = common.init == "circuit";
   if (circuit_init && s.d_inner < 2 * s.d_model) {
     return absl::InvalidArgumentError(absl::StrCat(
         "knobs.expand: the circuit needs expand >= 2 (a key and a value "
-        "channel group), got d_inner ", s.d_inner));
+        "channel group), got d_inner ",
+        s.d_inner));
   }
   std::mt19937_64 rng(common.seed);
   // The JL projection shared by B and C, entries N(0, 1/N) on channels 1..
@@ -131,7 +134,8 @@ absl::Status BuildMambaWeights(const CommonKnobs& common,
   std::normal_distribution<float> normal(0.0f,
                                          1.0f / std::sqrt(float(s.state_dim)));
   for (int i = 0; i < s.state_dim; ++i) {
-    for (int c = 1; c < s.d_model; ++c) p[int64_t{i} * s.d_model + c] = normal(rng);
+    for (int c = 1; c < s.d_model; ++c)
+      p[int64_t{i} * s.d_model + c] = normal(rng);
   }
   const int d = s.d_model, di = s.d_inner, n = s.state_dim, r = s.dt_rank;
   for (int l = 0; l < s.layers; ++l) {

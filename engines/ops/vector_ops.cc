@@ -2,8 +2,8 @@
 
 namespace trilemma::ops {
 
-void RmsNorm(const float* x, const float* g, float eps, int64_t rows,
-             int64_t n, float* y) {
+void RmsNorm(const float* x, const float* g, float eps, int64_t rows, int64_t n,
+             float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
@@ -16,7 +16,8 @@ void RmsNorm(const float* x, const float* g, float eps, int64_t rows,
 
 void TokenShift(const float* cur, const float* prev, const float* w_cur,
                 const float* w_prev, int64_t n, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = w_cur[i] * cur[i] + w_prev[i] * prev[i];
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = w_cur[i] * cur[i] + w_prev[i] * prev[i];
 }
 
 int64_t Argmax(const float* x, int64_t n) {

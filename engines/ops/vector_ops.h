@@ -42,8 +42,8 @@ inline void Add(const float* x, float* y, int64_t n) {
 
 // RMSNorm of each of `rows` rows of width n: y = x / sqrt(mean(x²) + eps) ⊙ g.
 // y may alias x.
-void RmsNorm(const float* x, const float* g, float eps, int64_t rows,
-             int64_t n, float* y);
+void RmsNorm(const float* x, const float* g, float eps, int64_t rows, int64_t n,
+             float* y);
 
 inline float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 inline float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }

@@ -30,35 +30,39 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   TensorMap weights;
   AddFrameWeights(common, &weights);
   std::mt19937_64 rng(common.seed);
-  if (absl::Status s = AddSoftmaxBlocks(common, preset, 0, common.depth, rng,
-                                        &weights);
+  if (absl::Status s =
+          AddSoftmaxBlocks(common, preset, 0, common.depth, rng, &weights);
       !s.ok()) {
     return s;
   }
 
   v1::EngineInfo info;
   FillCommonInfo(spec.name, "sliding_window", common, &info);
-  info.set_description(absl::StrCat(
-      "softmax attention over the last ", window, " tokens (ring of KV blocks); ",
-      common.init, " weights", DepthNote(common)));
+  info.set_description(absl::StrCat("softmax attention over the last ", window,
+                                    " tokens (ring of KV blocks); ",
+                                    common.init, " weights",
+                                    DepthNote(common)));
   info.mutable_corners()->set_efficient(true);
   info.mutable_corners()->set_compact(true);
   info.mutable_shape()->set_heads(preset.heads);
   info.mutable_shape()->set_head_dim(preset.head_dim(d));
   info.mutable_shape()->set_window(static_cast<int32_t>(window));
   info.set_block_tokens(common.block_tokens);
-  const int64_t blocks = (window + common.block_tokens - 1) / common.block_tokens;
+  const int64_t blocks =
+      (window + common.block_tokens - 1) / common.block_tokens;
   info.set_state_bytes_cap(int64_t{4} * common.depth * d +
-                           blocks * common.block_tokens * 2 * common.depth * d * 4);
+                           blocks * common.block_tokens * 2 * common.depth * d *
+                               4);
   info.set_flops_formula("L*(8*d*d + 4*min(n,W)*d) + 2*V*d");
-  info.set_state_formula("4*L*d + ceil(min(n,W)/T)*T*2*L*d*4  (flat once n >= W)");
+  info.set_state_formula(
+      "4*L*d + ceil(min(n,W)/T)*T*2*L*d*4  (flat once n >= W)");
   for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
 
   const int layers = common.depth;
   const int block_tokens = common.block_tokens;
   return std::make_unique<KvAttentionEngine<RingWindowKv>>(
-      std::move(info), std::move(weights), preset.heads, spec.state_budget_bytes,
-      [=](KvBlockPool* pool) {
+      std::move(info), std::move(weights), preset.heads,
+      spec.state_budget_bytes, [=](KvBlockPool* pool) {
         return RingWindowKv(pool, layers, d, block_tokens, window);
       });
 }
@@ -68,7 +72,9 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
     .factory = CreateSlidingWindowEngine,
     .default_specs = {PresetSpec("sliding_window")},
     .conformance_knobs = {{{"init", "random"}, {"window", "7"}, {"heads", "2"}},
-                          {{"window", "10"}, {"block_tokens", "4"}, {"depth", "2"}}},
+                          {{"window", "10"},
+                           {"block_tokens", "4"},
+                           {"depth", "2"}}},
     .display_order = 10});
 
 }  // namespace

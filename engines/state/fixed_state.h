@@ -29,7 +29,9 @@ class FixedState {
     return FixedState(pool, floats);
   }
   FixedState(FixedState&& other) noexcept
-      : pool_(other.pool_), floats_(other.floats_), data_(std::move(other.data_)) {
+      : pool_(other.pool_),
+        floats_(other.floats_),
+        data_(std::move(other.data_)) {
     other.pool_ = nullptr;
   }
   FixedState& operator=(FixedState&&) = delete;

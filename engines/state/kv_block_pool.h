@@ -7,8 +7,8 @@
 // Released blocks go on a free list and are reused without touching malloc.
 //
 // Example:
-//   KvBlockPool pool("attention", /*budget_bytes=*/1 << 20, /*block_bytes=*/4096);
-//   absl::StatusOr<float*> block = pool.AllocateBlock();
+//   KvBlockPool pool("attention", /*budget_bytes=*/1 << 20,
+//   /*block_bytes=*/4096); absl::StatusOr<float*> block = pool.AllocateBlock();
 //   ...
 //   pool.FreeBlock(*block);
 //

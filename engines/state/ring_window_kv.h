@@ -34,8 +34,9 @@ class RingWindowKv {
   int64_t window() const { return window_; }
   int64_t bytes() const { return table_.bytes(); }
   int64_t bytes_after(int64_t more) const {
-    const int64_t blocks = std::max(
-        table_.num_blocks(), table_.BlocksFor(std::min(window_, tokens_ + more)));
+    const int64_t blocks =
+        std::max(table_.num_blocks(),
+                 table_.BlocksFor(std::min(window_, tokens_ + more)));
     return blocks * KvBlockTable::BlockBytes(table_.layers(), table_.kv_dim(),
                                              table_.block_tokens());
   }

@@ -1,6 +1,7 @@
 // engine_bench: what each corner of the triangle costs per step, measured.
 //
-//   build/bin/engine_bench --benchmark_filter='BM_Step/(attention|mamba)/batch:1/context:(256|16384)'
+//   build/bin/engine_bench
+//   --benchmark_filter='BM_Step/(attention|mamba)/batch:1/context:(256|16384)'
 //
 // BM_Step/<engine>/batch:<B>/context:<n> — one batched decode step of B
 //   sessions that each hold n tokens of context. items_per_second = tokens/s;
@@ -116,13 +117,12 @@ void BM_Step(benchmark::State& state, const std::string& name, int batch,
   }
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["flops_per_token"] = static_cast<double>(cost.flops);
-  state.counters["gflops"] = benchmark::Counter(
-      static_cast<double>(cost.flops) * batch * 1e-9 *
-          static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
-  state.counters["state_bytes"] =
-      static_cast<double>(sessions[0]->state_bytes() +
-                          sessions[0]->external_state_bytes());
+  state.counters["gflops"] =
+      benchmark::Counter(static_cast<double>(cost.flops) * batch * 1e-9 *
+                             static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+  state.counters["state_bytes"] = static_cast<double>(
+      sessions[0]->state_bytes() + sessions[0]->external_state_bytes());
 }
 
 struct ReadoutFixture {
@@ -138,7 +138,8 @@ struct ReadoutFixture {
     const float* e = weights.Data("embed");
     codebook_t.resize(size_t{kD} * kVocab);
     for (size_t v = 0; v < kVocab; ++v) {
-      for (size_t i = 0; i < kD; ++i) codebook_t[i * kVocab + v] = e[v * kD + i];
+      for (size_t i = 0; i < kD; ++i)
+        codebook_t[i * kVocab + v] = e[v * kD + i];
     }
   }
 };
@@ -149,11 +150,12 @@ ReadoutFixture& Readout() {
 }
 
 void SetMatmulCounters(benchmark::State& state, int batch) {
-  const double flops = 2.0 * batch * ReadoutFixture::kD * ReadoutFixture::kVocab;
+  const double flops =
+      2.0 * batch * ReadoutFixture::kD * ReadoutFixture::kVocab;
   state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["gflops"] = benchmark::Counter(
-      flops * 1e-9 * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
+  state.counters["gflops"] =
+      benchmark::Counter(flops * 1e-9 * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 void BM_Readout(benchmark::State& state) {
@@ -189,7 +191,12 @@ void BM_PlainMatMul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Readout)->ArgName("batch")->Arg(1)->Arg(8)->Arg(32)->UseRealTime();
-BENCHMARK(BM_PlainMatMul)->ArgName("batch")->Arg(1)->Arg(8)->Arg(32)->UseRealTime();
+BENCHMARK(BM_PlainMatMul)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->UseRealTime();
 
 void RegisterStepBenchmarks() {
   for (const EngineSpec& spec : DefaultEngineSpecs()) {
@@ -202,8 +209,8 @@ void RegisterStepBenchmarks() {
     Fixtures()[spec.name].engine = *std::move(engine);
     for (int batch : kBatches) {
       for (int64_t context : kContexts) {
-        const std::string name = absl::StrCat("BM_Step/", spec.name, "/batch:",
-                                              batch, "/context:", context);
+        const std::string name = absl::StrCat(
+            "BM_Step/", spec.name, "/batch:", batch, "/context:", context);
         benchmark::RegisterBenchmark(name.c_str(), BM_Step, spec.name, batch,
                                      context)
             ->Iterations(std::clamp<int64_t>(context / 8, 16, 128))

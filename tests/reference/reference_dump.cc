@@ -32,8 +32,8 @@ int main(int argc, char** argv) {
   trilemma::EngineSpec spec;
   spec.family = absl::GetFlag(FLAGS_family);
   spec.name = spec.family;
-  for (absl::string_view kv : absl::StrSplit(absl::GetFlag(FLAGS_knobs), ',',
-                                             absl::SkipEmpty())) {
+  for (absl::string_view kv :
+       absl::StrSplit(absl::GetFlag(FLAGS_knobs), ',', absl::SkipEmpty())) {
     std::pair<std::string, std::string> p = absl::StrSplit(kv, '=');
     spec.knobs[p.first] = p.second;
   }
@@ -64,14 +64,17 @@ int main(int argc, char** argv) {
   trilemma::Session* batch[] = {session->get()};
   for (int i = 0; i < n; ++i) {
     absl::Status s = (*session)->Reserve(1);
-    if (s.ok()) s = (*engine)->Step(batch, {&tokens[i], 1}, &logits[size_t(i) * vocab]);
+    if (s.ok())
+      s = (*engine)->Step(batch, {&tokens[i], 1}, &logits[size_t(i) * vocab]);
     if (!s.ok()) {
       std::fprintf(stderr, "step %d: %s\n", i, s.ToString().c_str());
       return 1;
     }
   }
-  absl::Status s = trilemma::WriteNpyInt32(out + "/tokens.npy", {n}, tokens.data());
-  if (s.ok()) s = trilemma::WriteNpy(out + "/logits.npy", {n, vocab}, logits.data());
+  absl::Status s =
+      trilemma::WriteNpyInt32(out + "/tokens.npy", {n}, tokens.data());
+  if (s.ok())
+    s = trilemma::WriteNpy(out + "/logits.npy", {n, vocab}, logits.data());
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
