@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateAttentionEngine(
       "L*(8*d*d + 4*n*d) + 2*V*d  (n = context incl. the new token)");
   info.set_state_formula(
       "4*L*d + ceil(n/T)*T*2*L*d*4  (T = block_tokens; grows with n)");
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
 
   const int layers = common.depth;
   const int block_tokens = common.block_tokens;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "trilemma/v1/engine_info.pb.h"
 
 namespace trilemma {
 
@@ -38,6 +39,14 @@ class Knobs {
   // Every knob read, with its effective value (given or default).
   const std::map<std::string, std::string>& effective() const {
     return effective_;
+  }
+
+  // Copies effective() into info->knobs, so ListEngines shows how the
+  // engine was built.
+  void RecordIn(v1::EngineInfo* info) const {
+    for (const auto& [name, value] : effective_) {
+      (*info->mutable_knobs())[name] = value;
+    }
   }
 
  private:

@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateDeltaNetEngine(
       "2*V*d  "
       "(flat in n)");
   info.set_state_formula("4*L*(d + qk*d/H)  (constant)");
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
   return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
                                             std::move(stack),
                                             spec.state_budget_bytes);

@@ -122,10 +122,6 @@ absl::Status CheckSoftmaxHeads(const CommonKnobs& common,
       "knobs.heads: ", p.heads, " does not divide d_model ", common.d_model));
 }
 
-void CopyKnobs(const Knobs& knobs, v1::EngineInfo* info) {
-  for (const auto& [k, v] : knobs.effective()) (*info->mutable_knobs())[k] = v;
-}
-
 absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
                                                     Knobs& knobs,
                                                     const CommonKnobs& common) {
@@ -188,7 +184,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
   info.set_state_formula(
       absl::StrCat("4*L*(d + F*d) + ceil(min(n,W)/T)*T*2*L*d*4  (F = ", dphi,
                    ", T = block_tokens; flat once n >= W)"));
-  CopyKnobs(knobs, &info);
+  knobs.RecordIn(&info);
   return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
                                             std::move(stack),
                                             spec.state_budget_bytes);
@@ -317,7 +313,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
   info.set_state_formula(absl::StrCat(
       "4*(L*d + (L-A)*", rec_floats, ") + ceil(n/T)*T*2*A*d*4  (A = ",
       attention_layers, "; grows with n when A > 0)"));
-  CopyKnobs(knobs, &info);
+  knobs.RecordIn(&info);
   return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
                                             std::move(stack),
                                             spec.state_budget_bytes);

@@ -99,9 +99,7 @@ v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
   info.set_state_formula(absl::StrCat(
       "4*L*d", policy.name == "h2o" ? " + 16*B" : "", " + ceil(min(n,", k,
       ")/T)*T*2*L*d*4  (flat once n >= ", k, ")"));
-  for (const auto& [key, v] : knobs.effective()) {
-    (*info.mutable_knobs())[key] = v;
-  }
+  knobs.RecordIn(&info);
   return info;
 }
 

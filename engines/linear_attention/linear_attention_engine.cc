@@ -101,7 +101,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateLinearAttentionEngine(
   info.set_state_formula(absl::StrCat("4*L*(d + F*d",
                                       la.normalize ? " + H*F" : "",
                                       ")  (F = ", dphi, "; constant)"));
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
   return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
                                             std::move(stack),
                                             spec.state_budget_bytes);

@@ -243,7 +243,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMambaEngine(
       "L*(2*d*2di + 2*K*di + 2*di*(R+2N) + 2*R*di + di*(7N+4) + 2*di*d) + "
       "2*V*d  (di = expand*d; flat in n)");
   info.set_state_formula("L*di*(K-1 + N)*4  (constant)");
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
   return std::make_unique<MambaEngine>(std::move(info), std::move(weights),
                                        shape, spec.state_budget_bytes);
 }

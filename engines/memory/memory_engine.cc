@@ -314,9 +314,7 @@ v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
       "external: (n-W) entries in a capacity of 256*2^i, ~",
       per_entry, " bytes each",
       hnsw ? " + 65536*40 bytes of hnswlib update locks" : ""));
-  for (const auto& [key, v] : knobs.effective()) {
-    (*info.mutable_knobs())[key] = v;
-  }
+  knobs.RecordIn(&info);
   return info;
 }
 

@@ -85,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateNullEngine(
   info.mutable_shape()->set_layers(0);
   info.set_flops_formula("0");
   info.set_state_formula("0");
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
   return std::make_unique<NullEngine>(std::move(info), spec.state_budget_bytes);
 }
 

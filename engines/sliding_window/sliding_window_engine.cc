@@ -56,7 +56,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   info.set_flops_formula("L*(8*d*d + 4*min(n,W)*d) + 2*V*d");
   info.set_state_formula(
       "4*L*d + ceil(min(n,W)/T)*T*2*L*d*4  (flat once n >= W)");
-  for (const auto& [k, v] : knobs.effective()) (*info.mutable_knobs())[k] = v;
+  knobs.RecordIn(&info);
 
   const int layers = common.depth;
   const int block_tokens = common.block_tokens;
