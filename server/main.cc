@@ -42,6 +42,18 @@ ABSL_FLAG(int32_t, max_waiting, 64,
 ABSL_FLAG(absl::Duration, max_queue_wait, absl::Seconds(30),
           "How long a request may wait for admission before "
           "RESOURCE_EXHAUSTED naming the engine's budget.");
+ABSL_FLAG(std::string, budget_policy, "preempt",
+          "What happens to a running session its engine's state budget "
+          "cannot grow: 'preempt' frees the youngest session's state and "
+          "re-queues it to recompute its context later (counted as "
+          "limit_events_total{limit=\"preempted\"}); 'reject' ends the turn "
+          "with STATE_LIMIT.");
+ABSL_FLAG(absl::Duration, session_idle_timeout, absl::Minutes(10),
+          "A Session stream with no turn for this long is closed with "
+          "DEADLINE_EXCEEDED and its state freed; 'inf' disables.");
+ABSL_FLAG(bool, step_metrics, true,
+          "Record per-step and per-token metrics (histograms, token and FLOP "
+          "counters, state gauges). Off only to measure what they cost.");
 ABSL_FLAG(int32_t, max_batch_size, 64,
           "Sessions per batched decode step at most.");
 ABSL_FLAG(int32_t, prefill_chunk_tokens, 256,
@@ -99,16 +111,28 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_prefill_chunk_tokens);
   options.scheduler.max_prefill_tokens_per_step =
       absl::GetFlag(FLAGS_max_prefill_tokens_per_step);
+  absl::StatusOr<trilemma::SchedulerOptions::BudgetPolicy> policy =
+      trilemma::ParseBudgetPolicy(absl::GetFlag(FLAGS_budget_policy));
+  if (!policy.ok()) {
+    std::cerr << "trilemma-server: --" << policy.status().message() << "\n";
+    return 2;
+  }
+  options.scheduler.budget_policy = *policy;
+  options.scheduler.session_idle_timeout =
+      absl::GetFlag(FLAGS_session_idle_timeout);
+  options.scheduler.step_metrics = absl::GetFlag(FLAGS_step_metrics);
   options.service.stream_queue_events =
       static_cast<size_t>(absl::GetFlag(FLAGS_stream_queue_events));
   if (options.scheduler.max_batch_size < 1 ||
       options.scheduler.prefill_chunk_tokens < 1 ||
       options.scheduler.max_prefill_tokens_per_step < 1 ||
       options.scheduler.max_waiting < 0 ||
+      options.scheduler.session_idle_timeout <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_stream_queue_events) < 1) {
     std::cerr << "trilemma-server: --max_batch_size, --prefill_chunk_tokens, "
                  "--max_prefill_tokens_per_step and --stream_queue_events "
-                 "must be >= 1, --max_waiting >= 0\n";
+                 "must be >= 1, --max_waiting >= 0, --session_idle_timeout "
+                 "> 0\n";
     return 2;
   }
 

@@ -57,7 +57,8 @@ constexpr absl::string_view kOutcomeNames[] = {
 static_assert(std::size(kOutcomeNames) == static_cast<size_t>(Outcome::kCount));
 
 constexpr absl::string_view kLimitNames[] = {
-    "state", "context", "budget", "queue_full", "queue_timeout", "preempted"};
+    "state",         "context",   "budget",      "queue_full",
+    "queue_timeout", "preempted", "session_idle"};
 static_assert(std::size(kLimitNames) ==
               static_cast<size_t>(LimitEvent::kCount));
 
@@ -71,6 +72,8 @@ constexpr const char* kActiveSessions = "trilemma_active_sessions";
 constexpr const char* kWaitingRequests = "trilemma_waiting_requests";
 constexpr const char* kStateBytes = "trilemma_state_bytes";
 constexpr const char* kStateBudgetBytes = "trilemma_state_budget_bytes";
+constexpr const char* kStateBlocks = "trilemma_state_blocks";
+constexpr const char* kRecomputedTokens = "trilemma_recomputed_tokens_total";
 constexpr const char* kEngineInfo = "trilemma_engine_info";
 constexpr const char* kTtft = "trilemma_time_to_first_token_seconds";
 constexpr const char* kItl = "trilemma_inter_token_latency_seconds";
@@ -116,12 +119,18 @@ struct ServerMetrics::Families {
         limit_events(prometheus::BuildCounter()
                          .Name(kLimitEvents)
                          .Help("Limits reached: state, context, budget, "
-                               "queue_full, queue_timeout, preempted.")
+                               "queue_full, queue_timeout, preempted, "
+                               "session_idle.")
                          .Register(r)),
         recall_probes(prometheus::BuildCounter()
                           .Name(kRecallProbes)
                           .Help("Recall probes scored, by result (hit|miss).")
                           .Register(r)),
+        recomputed_tokens(prometheus::BuildCounter()
+                              .Name(kRecomputedTokens)
+                              .Help("Context tokens recomputed by sessions "
+                                    "re-admitted after a preemption.")
+                              .Register(r)),
         active_sessions(prometheus::BuildGauge()
                             .Name(kActiveSessions)
                             .Help("Sessions holding engine state.")
@@ -139,6 +148,11 @@ struct ServerMetrics::Families {
                                .Name(kStateBudgetBytes)
                                .Help("The engine's model-tier state budget.")
                                .Register(r)),
+        state_blocks(prometheus::BuildGauge()
+                         .Name(kStateBlocks)
+                         .Help("The budget's KV blocks, by use (used: held "
+                               "by sessions, KV or fixed state; total).")
+                         .Register(r)),
         engine_info(prometheus::BuildGauge()
                         .Name(kEngineInfo)
                         .Help("1 per hosted engine, labelled with its family "
@@ -196,10 +210,12 @@ struct ServerMetrics::Families {
   prometheus::Family<prometheus::Counter>& flops;
   prometheus::Family<prometheus::Counter>& limit_events;
   prometheus::Family<prometheus::Counter>& recall_probes;
+  prometheus::Family<prometheus::Counter>& recomputed_tokens;
   prometheus::Family<prometheus::Gauge>& active_sessions;
   prometheus::Family<prometheus::Gauge>& waiting_requests;
   prometheus::Family<prometheus::Gauge>& state_bytes;
   prometheus::Family<prometheus::Gauge>& state_budget_bytes;
+  prometheus::Family<prometheus::Gauge>& state_blocks;
   prometheus::Family<prometheus::Gauge>& engine_info;
   prometheus::Family<Histogram>& ttft;
   prometheus::Family<Histogram>& itl;
@@ -237,11 +253,14 @@ EngineMetrics& ServerMetrics::ForEngine(const v1::EngineInfo& info) {
       .flops = f.flops.Add(engine),
       .recall_hits = f.recall_probes.Add(with("result", "hit")),
       .recall_misses = f.recall_probes.Add(with("result", "miss")),
+      .recomputed_tokens = f.recomputed_tokens.Add(engine),
       .active_sessions = f.active_sessions.Add(engine),
       .waiting_requests = f.waiting_requests.Add(engine),
       .model_state_bytes = f.state_bytes.Add(with("tier", "model")),
       .external_state_bytes = f.state_bytes.Add(with("tier", "external")),
       .state_budget_bytes = f.state_budget_bytes.Add(engine),
+      .state_blocks_used = f.state_blocks.Add(with("use", "used")),
+      .state_blocks_total = f.state_blocks.Add(with("use", "total")),
       .time_to_first_token_seconds = f.ttft.Add(engine, SecondsBuckets()),
       .inter_token_latency_seconds = f.itl.Add(engine, SecondsBuckets()),
       .step_duration_seconds = f.step_duration.Add(engine, SecondsBuckets()),
@@ -284,10 +303,12 @@ std::vector<std::string> ServerMetrics::FamilyNames() {
           kFlops,
           kLimitEvents,
           kRecallProbes,
+          kRecomputedTokens,
           kActiveSessions,
           kWaitingRequests,
           kStateBytes,
           kStateBudgetBytes,
+          kStateBlocks,
           kEngineInfo,
           kTtft,
           kItl,

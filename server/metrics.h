@@ -67,7 +67,8 @@ enum class LimitEvent {
   kBudget,        // the engine's state budget, for a running session
   kQueueFull,     // the admission queue was full
   kQueueTimeout,  // waited longer than --max_queue_wait
-  kPreempted,     // reserved for a preemption policy (issue 4)
+  kPreempted,     // a session's state was freed for an older one to grow
+  kSessionIdle,   // a Session stream idled past --session_idle_timeout
   kCount,
 };
 absl::string_view LimitEventName(LimitEvent limit);
@@ -90,12 +91,15 @@ struct EngineMetrics {
   prometheus::Counter& flops;
   prometheus::Counter& recall_hits;
   prometheus::Counter& recall_misses;
+  prometheus::Counter& recomputed_tokens;
 
   prometheus::Gauge& active_sessions;
   prometheus::Gauge& waiting_requests;
   prometheus::Gauge& model_state_bytes;
   prometheus::Gauge& external_state_bytes;
   prometheus::Gauge& state_budget_bytes;
+  prometheus::Gauge& state_blocks_used;
+  prometheus::Gauge& state_blocks_total;
 
   prometheus::Histogram& time_to_first_token_seconds;
   prometheus::Histogram& inter_token_latency_seconds;

@@ -21,6 +21,7 @@ Outcome OutcomeOfStatus(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
       return Outcome::kInvalid;
     case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:  // an idle Session closed
       return Outcome::kCancelled;
     case absl::StatusCode::kUnavailable:
       return Outcome::kShutdown;
@@ -38,6 +39,24 @@ absl::Status ShuttingDown() {
 }
 
 }  // namespace
+
+absl::StatusOr<SchedulerOptions::BudgetPolicy> ParseBudgetPolicy(
+    absl::string_view name) {
+  if (name == "reject") return SchedulerOptions::BudgetPolicy::kReject;
+  if (name == "preempt") return SchedulerOptions::BudgetPolicy::kPreempt;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "budget_policy: '", name, "' is not one of reject, preempt"));
+}
+
+absl::string_view BudgetPolicyName(SchedulerOptions::BudgetPolicy policy) {
+  switch (policy) {
+    case SchedulerOptions::BudgetPolicy::kReject:
+      return "reject";
+    case SchedulerOptions::BudgetPolicy::kPreempt:
+      return "preempt";
+  }
+  return "unknown";
+}
 
 EngineScheduler::EngineScheduler(const Engine* engine, EngineMetrics* metrics,
                                  SchedulerOptions options)
@@ -181,6 +200,7 @@ void EngineScheduler::Run() {
     const absl::Time now = absl::Now();
     bool changed = ReapCancelled();
     if (draining_seen_) RetireIdleForDrain();
+    const absl::Time next_idle_close = CloseIdleSessions(now);
     changed |= AdmitWaiting(now);
     changed |= StartTurns(now);
     changed |= PrefillChunks();
@@ -192,15 +212,14 @@ void EngineScheduler::Run() {
       live_ = static_cast<int64_t>(sequences_.size());
     }
     if (!changed) {
-      // Waiting requests time out on their own; otherwise only a command or
-      // a wake (room in a stream, a cancel) can make progress.
-      absl::Duration timeout = absl::Seconds(1);
-      if (!waiting_.empty()) {
-        timeout = std::clamp(
-            waiting_.front()->submitted + options_.max_queue_wait - now,
-            absl::Milliseconds(1), timeout);
+      // Waiting requests and idle sessions time out on their own; otherwise
+      // only a command or a wake (room in a stream, a cancel) can make
+      // progress.
+      absl::Time due = std::min(now + absl::Seconds(1), next_idle_close);
+      for (const Sequence* s : waiting_) {
+        due = std::min(due, s->waiting_since + options_.max_queue_wait);
       }
-      WaitForWork(timeout);
+      WaitForWork(std::max(due - now, absl::Milliseconds(1)));
     }
   }
 }
@@ -214,6 +233,7 @@ void EngineScheduler::Apply(Command c) {
       seq->limits = c.limits;
       seq->sink = std::move(c.sink);
       seq->submitted = c.at;
+      seq->waiting_since = c.at;
       if (c.turn) seq->queued_turns.emplace_back(std::move(*c.turn), c.at);
       Sequence* s = seq.get();
       sequences_.emplace(s->id, std::move(seq));
@@ -241,15 +261,15 @@ void EngineScheduler::Apply(Command c) {
       auto it = sequences_.find(c.id);
       if (it == sequences_.end() || it->second->retired) return;
       Sequence* s = it->second.get();
-      if (s->session == nullptr) {
+      if (!s->opened) {
         Fail(s, absl::CancelledError("session closed before admission"));
         return;
       }
+      // (A preempted session has no state to free but closes the same way.)
       if (s->turn) FinishTurn(s, v1::CANCELLED, "session closed mid-turn");
       if (c.reply) {
         v1::SessionEvent closed;
-        closed.mutable_closed()->set_context_tokens(
-            s->session->context_tokens());
+        closed.mutable_closed()->set_context_tokens(s->context_tokens());
         closed.mutable_closed()->set_peak_state_bytes(s->peak_state_bytes);
         s->sink->Push(std::move(closed));
       }
@@ -272,7 +292,7 @@ bool EngineScheduler::ReapCancelled() {
       FinishTurn(s, v1::CANCELLED, std::string(cancelled.message()));
       if (!s->retired) Retire(s, cancelled);
     } else if (s->session == nullptr) {
-      Fail(s, cancelled);  // still waiting for admission
+      Fail(s, cancelled);  // waiting for (re-)admission
     } else {
       Retire(s, cancelled);  // an idle Session stream
     }
@@ -289,6 +309,25 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
       continue;
     }
     absl::StatusOr<std::unique_ptr<Session>> session = engine_->NewSession();
+    if (session.ok() && s->preempted) {
+      // Re-admit only when the whole context to recompute fits with a block
+      // of headroom left per running session, so the sessions it gave way
+      // to can grow a while before it is preempted again (no thrashing).
+      // (Alone with the budget it held this context before, so it fits.)
+      absl::Status room = (*session)->Reserve(s->context_tokens());
+      const KvBlockPool& pool = engine_->pool();
+      const int64_t headroom =
+          static_cast<int64_t>(admitted_.size()) * pool.block_bytes();
+      if (room.ok() && pool.budget_bytes() - pool.used_bytes() < headroom) {
+        room = absl::ResourceExhaustedError(
+            absl::StrCat("state budget of engine '", engine_->info().name(),
+                         "' (", pool.budget_bytes(),
+                         " bytes) has no headroom to re-admit a "
+                         "preempted session beside ",
+                         admitted_.size(), " running"));
+      }
+      if (!room.ok()) session = std::move(room);
+    }
     if (!session.ok() && absl::IsResourceExhausted(session.status()) &&
         !admitted_.empty()) {
       // Wait for a running session to give state back.
@@ -309,10 +348,17 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
       continue;
     }
     s->session = *std::move(session);
-    s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
-    metrics_->queue_duration_seconds.Observe(s->admission_seconds);
     s->NotePeak();
     admitted_.push_back(s);
+    if (s->preempted) {
+      s->preempted = false;
+      s->replayed = 0;
+      continue;
+    }
+    s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
+    metrics_->queue_duration_seconds.Observe(s->admission_seconds);
+    s->opened = true;
+    s->idle_since = now;
     if (s->persistent) {
       v1::SessionEvent opened;
       *opened.mutable_opened()->mutable_engine() = engine_->info();
@@ -322,12 +368,16 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
   }
   // Those still waiting time out, naming the budget they wait for.
   for (Sequence* s : waiting_) {
-    if (s->retired || now - s->submitted < options_.max_queue_wait) continue;
+    if (s->retired || now - s->waiting_since < options_.max_queue_wait) {
+      continue;
+    }
     metrics_->limit_events(LimitEvent::kQueueTimeout).Increment();
-    Fail(s, absl::ResourceExhaustedError(absl::StrFormat(
-                "%s; waited %.3f s for admission (--max_queue_wait)",
-                last_admission_error_,
-                absl::ToDoubleSeconds(now - s->submitted))));
+    Fail(s,
+         absl::ResourceExhaustedError(absl::StrFormat(
+             "%s; waited %.3f s for %s (--max_queue_wait)",
+             last_admission_error_,
+             absl::ToDoubleSeconds(now - s->waiting_since),
+             s->preempted ? "re-admission after a preemption" : "admission")));
     changed = true;
   }
   return changed;
@@ -351,12 +401,37 @@ void EngineScheduler::RetireIdleForDrain() {
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
     if (s->retired) continue;
-    if (s->session == nullptr) {
+    if (!s->opened) {
       Fail(s, Draining());
     } else if (s->persistent && !s->turn && s->queued_turns.empty()) {
       Retire(s, Draining());
     }
+    // A preempted running turn still waits for re-admission and finishes.
   }
+}
+
+absl::Time EngineScheduler::CloseIdleSessions(absl::Time now) {
+  absl::Time next = absl::InfiniteFuture();
+  const absl::Duration timeout = options_.session_idle_timeout;
+  if (timeout == absl::InfiniteDuration()) return next;
+  for (auto& [id, seq] : sequences_) {
+    Sequence* s = seq.get();
+    if (s->retired || !s->persistent || !s->opened || s->turn ||
+        !s->queued_turns.empty()) {
+      continue;
+    }
+    const absl::Time due = s->idle_since + timeout;
+    if (now < due) {
+      next = std::min(next, due);
+      continue;
+    }
+    metrics_->limit_events(LimitEvent::kSessionIdle).Increment();
+    Fail(s, absl::DeadlineExceededError(absl::StrCat(
+                "session idle for ", absl::FormatDuration(now - s->idle_since),
+                " with no turn, over --session_idle_timeout=",
+                absl::FormatDuration(timeout), "; its state was freed")));
+  }
+  return next;
 }
 
 void EngineScheduler::CutAll() {
@@ -364,7 +439,7 @@ void EngineScheduler::CutAll() {
     Sequence* s = seq.get();
     if (s->retired) continue;
     if (s->turn) FinishTurn(s, v1::SHUTDOWN, "server shutting down");
-    if (s->session == nullptr) {
+    if (!s->opened) {
       Fail(s, ShuttingDown());
     } else {
       Retire(s, ShuttingDown());
@@ -377,7 +452,17 @@ void EngineScheduler::CutAll() {
 void EngineScheduler::Sweep() {
   auto retired = [](const Sequence* s) { return s->retired; };
   std::erase_if(waiting_, retired);
-  std::erase_if(admitted_, retired);
+  // Preempted sequences go back to the front of the queue, oldest first
+  // among them, ahead of requests never admitted.
+  for (Sequence* s : admitted_) {
+    if (s->retired || !s->preempted) continue;
+    auto at = std::find_if(
+        waiting_.begin(), waiting_.end(),
+        [s](const Sequence* w) { return !w->preempted || w->id > s->id; });
+    waiting_.insert(at, s);
+  }
+  std::erase_if(admitted_,
+                [](const Sequence* s) { return s->retired || s->preempted; });
   for (auto it = sequences_.begin(); it != sequences_.end();) {
     if (it->second->retired) {
       sequences_.erase(it++);
@@ -388,6 +473,7 @@ void EngineScheduler::Sweep() {
 }
 
 void EngineScheduler::PublishGauges() {
+  if (!options_.step_metrics) return;
   int64_t external = 0;
   for (const Sequence* s : admitted_) {
     if (s->session != nullptr) external += s->session->external_state_bytes();
@@ -397,6 +483,10 @@ void EngineScheduler::PublishGauges() {
   metrics_->model_state_bytes.Set(
       static_cast<double>(engine_->pool().used_bytes()));
   metrics_->external_state_bytes.Set(static_cast<double>(external));
+  metrics_->state_blocks_used.Set(
+      static_cast<double>(engine_->pool().used_blocks()));
+  metrics_->state_blocks_total.Set(
+      static_cast<double>(engine_->pool().total_blocks()));
 }
 
 }  // namespace trilemma

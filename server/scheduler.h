@@ -16,7 +16,8 @@
 //
 // Limits: a turn ends with STATE_LIMIT when its session would exceed the
 // request's max_state_bytes, or when the engine's pool cannot grow it
-// (RESOURCE_EXHAUSTED from Session::Reserve; the detail names the budget);
+// (RESOURCE_EXHAUSTED from Session::Reserve; the detail names the budget)
+// and the budget policy does not preempt a younger session instead;
 // with CONTEXT_LIMIT when it would exceed max_context_tokens. A turn whose
 // inputs alone would break a request limit consumes nothing; a budget found
 // exhausted mid-prefill ends the turn where it is (prompt_tokens says how
@@ -45,6 +46,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -66,12 +69,33 @@ struct SchedulerOptions {
   int max_waiting = 64;
   // How long a request may wait for admission.
   absl::Duration max_queue_wait = absl::Seconds(30);
-  // What happens to a running session the budget cannot grow. Only `reject`
-  // (end the turn with STATE_LIMIT) exists; a `preempt` policy (free the
-  // youngest session and recompute it later) fits in HandleBudgetExhausted.
-  enum class BudgetPolicy { kReject };
-  BudgetPolicy budget_policy = BudgetPolicy::kReject;
+  // What happens to a running session the engine's budget cannot grow.
+  enum class BudgetPolicy {
+    // End its turn with STATE_LIMIT; a Session keeps what it holds.
+    kReject,
+    // Free the youngest (last submitted) session holding state and re-queue
+    // it at the front of the admission queue; once re-admitted it recomputes
+    // its context from its token history, then goes on where it stopped
+    // (greedy output is unchanged). The oldest session therefore always
+    // progresses. A session that is alone with the budget and still cannot
+    // grow ends its turn with STATE_LIMIT, as under kReject.
+    kPreempt,
+  };
+  BudgetPolicy budget_policy = BudgetPolicy::kPreempt;
+  // A Session stream with no turn running or queued for this long is closed
+  // (DEADLINE_EXCEEDED naming the option) and its state freed, so abandoned
+  // streams do not hold the budget. absl::InfiniteDuration() disables.
+  absl::Duration session_idle_timeout = absl::Minutes(10);
+  // False skips the metric updates made per step and per token (histograms,
+  // token/FLOP counters, gauges), so a benchmark can measure their cost;
+  // per-request counters stay. Serving keeps them on.
+  bool step_metrics = true;
 };
+
+// Parses "reject" or "preempt" (a flag's value); INVALID_ARGUMENT otherwise.
+absl::StatusOr<SchedulerOptions::BudgetPolicy> ParseBudgetPolicy(
+    absl::string_view name);
+absl::string_view BudgetPolicyName(SchedulerOptions::BudgetPolicy policy);
 
 class EngineScheduler {
  public:
@@ -155,17 +179,31 @@ class EngineScheduler {
   bool PrefillChunks();
   bool DecodeStep();
   void RetireIdleForDrain();
+  // Closes Session streams idle past session_idle_timeout; returns the
+  // earliest time another may reach it.
+  absl::Time CloseIdleSessions(absl::Time now);
   void CutAll();
   void PublishGauges();
-  // Removes retired sequences from the containers.
+  // Removes retired sequences from the containers and moves preempted ones
+  // from admitted_ back to the front of waiting_.
   void Sweep();
 
   void BeginTurn(Sequence* seq, TurnRequest request, absl::Time accepted,
                  absl::Time now);
   // Ends seq's turn with a summary; a Generate's sequence is retired.
   void FinishTurn(Sequence* seq, v1::FinishReason reason, std::string detail);
+  // Reserves room for `n` more tokens in seq's session, applying the budget
+  // policy when the pool is exhausted. False when seq cannot go on this
+  // iteration (it was preempted, its turn ended, or it failed).
+  bool ReserveOrPreempt(Sequence* seq, int64_t n);
   // The pool could not grow seq's session: applies the budget policy.
-  void HandleBudgetExhausted(Sequence* seq, const absl::Status& status);
+  // Returns true when another session was preempted, so seq may retry.
+  bool HandleBudgetExhausted(Sequence* seq, const absl::Status& status);
+  // Frees seq's state; Sweep() re-queues it for admission and recompute.
+  void Preempt(Sequence* seq);
+  // Prefills the next chunk of seq's token history after a preemption.
+  // Returns the tokens consumed.
+  int64_t RecomputeChunk(Sequence* seq, int64_t budget);
   // Frees seq's state and ends its stream with `status`.
   void Retire(Sequence* seq, absl::Status status);
   // Retires with an error status, counting its outcome.

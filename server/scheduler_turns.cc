@@ -33,7 +33,10 @@ Outcome OutcomeOfReason(v1::FinishReason reason) {
 bool EngineScheduler::StartTurns(absl::Time now) {
   bool changed = false;
   for (Sequence* s : admitted_) {
-    if (s->retired || s->turn || s->queued_turns.empty()) continue;
+    if (s->retired || s->preempted || s->recomputing() || s->turn ||
+        s->queued_turns.empty()) {
+      continue;
+    }
     auto [request, accepted] = std::move(s->queued_turns.front());
     s->queued_turns.pop_front();
     BeginTurn(s, std::move(request), accepted, now);
@@ -103,22 +106,22 @@ bool EngineScheduler::PrefillChunks() {
   const size_t count = admitted_.size();
   for (size_t k = 0; k < count && budget > 0; ++k) {
     Sequence* s = admitted_[(prefill_cursor_ + k) % count];
-    if (s->retired || !s->turn || s->turn->decoding) continue;
+    if (s->retired || s->preempted) continue;
+    if (s->recomputing()) {
+      // A re-admitted session catches up before its turn goes on.
+      budget -= RecomputeChunk(s, budget);
+      changed = true;
+      continue;
+    }
+    if (!s->turn || s->turn->decoding) continue;
     ActiveTurn& t = *s->turn;
     const int64_t end = static_cast<int64_t>(t.prefill_end());
     const int64_t n = std::min<int64_t>(
         {end - t.inputs_consumed, options_.prefill_chunk_tokens, budget});
     if (n <= 0) continue;
     changed = true;
+    if (!ReserveOrPreempt(s, n)) continue;
     Session* session = s->session.get();
-    if (absl::Status r = session->Reserve(n); !r.ok()) {
-      if (absl::IsResourceExhausted(r)) {
-        HandleBudgetExhausted(s, r);
-      } else {
-        Fail(s, r);
-      }
-      continue;
-    }
     const int64_t first = engine_->NextStepCost(*session).flops;
     const absl::Span<const int32_t> chunk(t.inputs.data() + t.inputs_consumed,
                                           static_cast<size_t>(n));
@@ -126,6 +129,7 @@ bool EngineScheduler::PrefillChunks() {
       Fail(s, r);
       continue;
     }
+    s->RecordConsumed(chunk);
     const int64_t after = engine_->NextStepCost(*session).flops;
     const int64_t flops = PrefillFlops(n, first, after);
     const int64_t prompt_before = t.prompt_tokens_consumed();
@@ -158,7 +162,8 @@ bool EngineScheduler::DecodeStep() {
   for (size_t k = 0; k < count; ++k) {
     if (static_cast<int>(batch.size()) >= options_.max_batch_size) break;
     Sequence* s = admitted_[(decode_cursor_ + k) % count];
-    if (s->retired || !s->turn || !s->turn->decoding || !s->sink->Ready()) {
+    if (s->retired || s->preempted || s->recomputing() || !s->turn ||
+        !s->turn->decoding || !s->sink->Ready()) {
       continue;
     }
     Session* session = s->session.get();
@@ -182,12 +187,7 @@ bool EngineScheduler::DecodeStep() {
       changed = true;
       continue;
     }
-    if (absl::Status r = session->Reserve(1); !r.ok()) {
-      if (absl::IsResourceExhausted(r)) {
-        HandleBudgetExhausted(s, r);
-      } else {
-        Fail(s, r);
-      }
+    if (!ReserveOrPreempt(s, 1)) {
       changed = true;
       continue;
     }
@@ -196,6 +196,19 @@ bool EngineScheduler::DecodeStep() {
     tokens.push_back(s->turn->next_token);
   }
   if (count > 0) decode_cursor_ = (decode_cursor_ + 1) % count;
+  // Sessions preempted to make room for later ones leave the batch.
+  size_t kept = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i]->preempted) continue;
+    batch[kept] = batch[i];
+    tokens[kept] = tokens[i];
+    costs[kept] = costs[i];
+    ++kept;
+  }
+  changed |= kept < batch.size();
+  batch.resize(kept);
+  tokens.resize(kept);
+  costs.resize(kept);
   if (batch.empty()) return changed;
 
   std::vector<Session*> sessions;
@@ -210,10 +223,13 @@ bool EngineScheduler::DecodeStep() {
     return true;
   }
   const double seconds = absl::ToDoubleSeconds(end - start);
-  metrics_->step_duration_seconds.Observe(seconds);
-  metrics_->step_batch_size.Observe(static_cast<double>(batch.size()));
+  if (options_.step_metrics) {
+    metrics_->step_duration_seconds.Observe(seconds);
+    metrics_->step_batch_size.Observe(static_cast<double>(batch.size()));
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     Sequence* s = batch[i];
+    s->RecordConsumed({tokens[i]});
     const absl::Span<const float> logits(logits_.data() + i * vocab_,
                                          static_cast<size_t>(vocab_));
     const int32_t token = s->turn->sampler.Sample(logits);
@@ -244,19 +260,23 @@ void EngineScheduler::EmitToken(Sequence* s, int32_t token,
   const int32_t index = t.generated++;
   t.flops += stats.flops();
   s->NotePeak();
-  metrics_->generated_tokens.Increment();
-  metrics_->flops.Increment(static_cast<double>(stats.flops()));
-  metrics_->token_flops.Observe(static_cast<double>(stats.flops()));
-  metrics_->session_state_bytes.Observe(
-      static_cast<double>(stats.state_bytes() + stats.external_state_bytes()));
-  metrics_->context_tokens.Observe(static_cast<double>(stats.context_tokens()));
+  if (options_.step_metrics) {
+    metrics_->generated_tokens.Increment();
+    metrics_->flops.Increment(static_cast<double>(stats.flops()));
+    metrics_->token_flops.Observe(static_cast<double>(stats.flops()));
+    metrics_->session_state_bytes.Observe(static_cast<double>(
+        stats.state_bytes() + stats.external_state_bytes()));
+    metrics_->context_tokens.Observe(
+        static_cast<double>(stats.context_tokens()));
+    if (t.first_token_at) {
+      metrics_->inter_token_latency_seconds.Observe(
+          absl::ToDoubleSeconds(now - t.last_token_at));
+    }
+  }
   if (!t.first_token_at) {
     t.first_token_at = now;
     metrics_->time_to_first_token_seconds.Observe(
         absl::ToDoubleSeconds(now - t.accepted));
-  } else {
-    metrics_->inter_token_latency_seconds.Observe(
-        absl::ToDoubleSeconds(now - t.last_token_at));
   }
   t.last_token_at = now;
   if (t.request.probe && index < t.request.probe->expected_size()) {
@@ -275,11 +295,80 @@ void EngineScheduler::EmitToken(Sequence* s, int32_t token,
   if (t.generated >= t.request.max_new_tokens) FinishTurn(s, v1::LENGTH, "");
 }
 
-void EngineScheduler::HandleBudgetExhausted(Sequence* s,
+bool EngineScheduler::ReserveOrPreempt(Sequence* s, int64_t n) {
+  for (;;) {
+    absl::Status r = s->session->Reserve(n);
+    if (r.ok()) return true;
+    if (!absl::IsResourceExhausted(r)) {
+      Fail(s, r);
+      return false;
+    }
+    if (!HandleBudgetExhausted(s, r)) return false;
+  }
+}
+
+bool EngineScheduler::HandleBudgetExhausted(Sequence* s,
                                             const absl::Status& status) {
-  // BudgetPolicy::kReject: the turn ends; a Session keeps what it holds.
+  std::string detail(status.message());
+  if (options_.budget_policy == SchedulerOptions::BudgetPolicy::kPreempt) {
+    // The youngest holder gives its state back: the oldest always progresses.
+    Sequence* youngest = nullptr;
+    int holders = 0;
+    for (Sequence* a : admitted_) {
+      if (a->retired || a->preempted) continue;
+      ++holders;
+      if (youngest == nullptr || a->id > youngest->id) youngest = a;
+    }
+    if (holders > 1) {
+      Preempt(youngest);
+      return youngest != s;
+    }
+    absl::StrAppend(&detail, "; no other session holds state to preempt");
+  }
   metrics_->limit_events(LimitEvent::kBudget).Increment();
-  FinishTurn(s, v1::STATE_LIMIT, std::string(status.message()));
+  if (s->turn && !s->recomputing()) {
+    // The turn ends; a Session keeps what it holds.
+    FinishTurn(s, v1::STATE_LIMIT, std::move(detail));
+  } else {
+    // Without a consistent state to keep (a recompute cut short) the stream
+    // ends.
+    Fail(s, absl::ResourceExhaustedError(std::move(detail)));
+  }
+  return false;
+}
+
+void EngineScheduler::Preempt(Sequence* s) {
+  metrics_->limit_events(LimitEvent::kPreempted).Increment();
+  if (s->turn) ++s->turn->preemptions;
+  s->session.reset();  // its blocks go back to the pool now
+  s->replayed = 0;
+  s->preempted = true;
+  s->waiting_since = absl::Now();
+}
+
+int64_t EngineScheduler::RecomputeChunk(Sequence* s, int64_t budget) {
+  const int64_t n = std::min<int64_t>({s->context_tokens() - s->replayed,
+                                       options_.prefill_chunk_tokens, budget});
+  if (n <= 0 || !ReserveOrPreempt(s, n)) return 0;
+  Session* session = s->session.get();
+  const int64_t first = engine_->NextStepCost(*session).flops;
+  const absl::Span<const int32_t> chunk(s->history.data() + s->replayed,
+                                        static_cast<size_t>(n));
+  if (absl::Status r = engine_->Prefill(session, chunk, nullptr); !r.ok()) {
+    Fail(s, r);
+    return n;
+  }
+  s->replayed += n;
+  const int64_t flops =
+      PrefillFlops(n, first, engine_->NextStepCost(*session).flops);
+  if (s->turn) {
+    s->turn->flops += flops;
+    s->turn->recomputed_tokens += n;
+  }
+  metrics_->flops.Increment(static_cast<double>(flops));
+  metrics_->recomputed_tokens.Increment(static_cast<double>(n));
+  s->NotePeak();
+  return n;
 }
 
 void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
@@ -308,6 +397,7 @@ void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
     }
   }
   s->turn.reset();
+  s->idle_since = now;
   v1::SessionEvent event;
   *event.mutable_summary() = std::move(summary);
   s->sink->Push(std::move(event));

@@ -29,9 +29,14 @@ v1::Summary BuildSummary(const Sequence& seq, v1::FinishReason reason,
     r->set_context_tokens(turn.recall_context_tokens);
     r->set_distance(turn.request.probe->distance());
   }
-  s.set_context_tokens(seq.session->context_tokens());
-  s.set_state_bytes(seq.session->state_bytes());
-  s.set_external_state_bytes(seq.session->external_state_bytes());
+  s.set_context_tokens(seq.context_tokens());
+  // A preempted sequence holds no state until it is re-admitted.
+  if (seq.session != nullptr) {
+    s.set_state_bytes(seq.session->state_bytes());
+    s.set_external_state_bytes(seq.session->external_state_bytes());
+  }
+  s.set_preemptions(turn.preemptions);
+  s.set_recomputed_tokens(turn.recomputed_tokens);
   s.set_detail(std::move(detail));
   return s;
 }

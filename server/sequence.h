@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engines/engine.h"
 #include "server/sampler.h"
 #include "trilemma/v1/trilemma.pb.h"
@@ -107,6 +108,10 @@ struct ActiveTurn {
   // Recall probe scoring (greedy argmax at each position).
   int32_t matched = 0;
   int64_t recall_context_tokens = 0;
+
+  // Preemptions suffered during the turn and the tokens recomputed after.
+  int32_t preemptions = 0;
+  int64_t recomputed_tokens = 0;
 };
 
 // One engine session and its owner (scheduler thread only).
@@ -127,6 +132,32 @@ struct Sequence {
   int64_t peak_state_bytes = 0;  // over the stream's life
   bool retired = false;          // finished; swept out at a safe point
 
+  // When it last entered the admission queue (admission timeouts count from
+  // here) and when its last turn ended (the idle timeout counts from here).
+  absl::Time waiting_since;
+  absl::Time idle_since;
+  // Every token the session consumed, in order: after a preemption freed
+  // its state, a new session recomputes the context from this. 4 bytes a
+  // token on the server, beside state that is 100s of bytes a token.
+  std::vector<int32_t> history;
+  // Tokens of `history` the current session holds; below history.size()
+  // while it recomputes.
+  int64_t replayed = 0;
+  bool opened = false;     // admitted once (a Session's Opened was sent)
+  bool preempted = false;  // lost its session; waits for re-admission
+
+  // Notes tokens the current session just consumed.
+  void RecordConsumed(absl::Span<const int32_t> tokens) {
+    history.insert(history.end(), tokens.begin(), tokens.end());
+    replayed = static_cast<int64_t>(history.size());
+  }
+  bool recomputing() const {
+    return replayed < static_cast<int64_t>(history.size());
+  }
+  // Tokens the sequence has consumed, whether or not it holds them now.
+  int64_t context_tokens() const {
+    return static_cast<int64_t>(history.size());
+  }
   int64_t total_state_bytes() const {
     return session == nullptr
                ? 0
@@ -140,7 +171,7 @@ struct Sequence {
 };
 
 // The summary of `seq`'s current turn ending with `reason`.
-// REQUIRES: seq.turn and seq.session are set.
+// REQUIRES: seq.turn is set.
 v1::Summary BuildSummary(const Sequence& seq, v1::FinishReason reason,
                          std::string detail, absl::Time now);
 

@@ -83,6 +83,11 @@ ROWS = [
          "Model-tier state held over the engine's state budget.",
          [(f'sum by (engine) (trilemma_state_bytes{{{SEL},tier="model"}}) / '
            f"sum by (engine) (trilemma_state_budget_bytes{{{SEL}}})", "{{engine}}")]),
+        ("KV blocks used / total", "short",
+         "Blocks of the budget held by sessions (KV pages and fixed states) "
+         "next to all blocks the budget is carved into.",
+         [(f"sum by (engine, use) (trilemma_state_blocks{{{SEL}}})",
+           "{{engine}} {{use}}")]),
         ("Recall accuracy by context", "percentunit",
          "Hits over all probes for contexts up to each bucket bound (le).",
          [(f'sum by (engine, le) (rate(trilemma_recall_context_tokens_bucket{{{SEL},result="hit"}}[{RATE}])) / '
@@ -97,12 +102,18 @@ ROWS = [
     ]),
     ("Limits", [
         ("Limit events by kind", "short",
-         "state, context, budget, queue_full, queue_timeout, preempted.",
+         "state, context, budget, queue_full, queue_timeout, preempted, "
+         "session_idle.",
          [(f"sum by (engine, limit) (rate(trilemma_limit_events_total{{{SEL}}}[{RATE}]))",
            "{{engine}} {{limit}}")]),
         ("RESOURCE_EXHAUSTED/s", "reqps",
          "Requests refused because a budget or the wait queue was full.",
          [(f'sum by (engine) (rate(trilemma_requests_total{{{SEL},outcome="rejected"}}[{RATE}]))',
+           "{{engine}}")]),
+        ("Recomputed tokens/s", "short",
+         "Context recomputed by sessions re-admitted after a preemption: the "
+         "compute the preempt policy spends instead of refusing.",
+         [(f"sum by (engine) (rate(trilemma_recomputed_tokens_total{{{SEL}}}[{RATE}]))",
            "{{engine}}")]),
         ("FLOPs/s", "short", "Analytic compute throughput per engine.",
          [(f"sum by (engine) (rate(trilemma_flops_total{{{SEL}}}[{RATE}]))",
