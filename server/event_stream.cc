@@ -99,6 +99,7 @@ void EventStream::Pump() {
   std::optional<v1::SessionEvent> event;
   std::optional<absl::Status> finish;
   bool made_room = false;
+  bool more_queued = false;
   {
     absl::MutexLock lock(&mu_);
     if (busy_ || finish_started_ || writer_ == nullptr) return;
@@ -106,6 +107,7 @@ void EventStream::Pump() {
       made_room = queue_.size() >= capacity_;
       event = std::move(queue_.front());
       queue_.pop_front();
+      more_queued = !queue_.empty();
     } else if (final_) {
       finish = *final_;
       if (cancelled_ && finish->ok()) {
@@ -120,7 +122,7 @@ void EventStream::Pump() {
   }
   if (made_room) NotifyRoom();
   if (event) {
-    writer->StartEventWrite(std::move(*event));
+    writer->StartEventWrite(std::move(*event), more_queued);
   } else {
     writer->FinishStream(*finish);
   }

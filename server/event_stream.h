@@ -47,7 +47,11 @@ class EventStream final : public EventSink {
    public:
     virtual ~Writer() = default;
     // Starts writing `event`; OnWriteDone must follow via the stream.
-    virtual void StartEventWrite(v1::SessionEvent event) = 0;
+    // `more_queued`: further events are already queued and are written
+    // next, so the transport may hold this one back and send them together
+    // (gRPC's buffer hint: fewer frames and syscalls per token when a
+    // stream falls behind). The last queued event is never held back.
+    virtual void StartEventWrite(v1::SessionEvent event, bool more_queued) = 0;
     // Finishes the RPC with `status`; nothing is written after.
     virtual void FinishStream(const absl::Status& status) = 0;
   };

@@ -45,14 +45,17 @@ void GenerateReactor::OnDone() {
   delete this;
 }
 
-void GenerateReactor::StartEventWrite(v1::SessionEvent event) {
+void GenerateReactor::StartEventWrite(v1::SessionEvent event,
+                                      bool more_queued) {
   write_.Clear();
   if (event.has_token()) {
     *write_.mutable_token() = std::move(*event.mutable_token());
   } else {
     *write_.mutable_summary() = std::move(*event.mutable_summary());
   }
-  StartWrite(&write_);
+  grpc::WriteOptions options;
+  if (more_queued) options.set_buffer_hint();
+  StartWrite(&write_, options);
 }
 
 void GenerateReactor::FinishStream(const absl::Status& status) {

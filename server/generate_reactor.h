@@ -34,7 +34,7 @@ class GenerateReactor final
   void OnDone() override;
 
   // EventStream::Writer
-  void StartEventWrite(v1::SessionEvent event) override;
+  void StartEventWrite(v1::SessionEvent event, bool more_queued) override;
   void FinishStream(const absl::Status& status) override;
 
  private:

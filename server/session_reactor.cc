@@ -109,10 +109,13 @@ void SessionReactor::OnDone() {
   delete this;
 }
 
-void SessionReactor::StartEventWrite(v1::SessionEvent event) {
+void SessionReactor::StartEventWrite(v1::SessionEvent event,
+                                     bool more_queued) {
   write_ = std::move(event);
   write_ends_reply_ = write_.has_opened() || write_.has_summary();
-  StartWrite(&write_);
+  grpc::WriteOptions options;
+  if (more_queued) options.set_buffer_hint();
+  StartWrite(&write_, options);
 }
 
 void SessionReactor::FinishStream(const absl::Status& status) {

@@ -39,7 +39,7 @@ class SessionReactor final
   void OnDone() override;
 
   // EventStream::Writer
-  void StartEventWrite(v1::SessionEvent event) override;
+  void StartEventWrite(v1::SessionEvent event, bool more_queued) override;
   void FinishStream(const absl::Status& status) override;
 
  private:

@@ -261,21 +261,6 @@ TEST_F(E2EApiTest, ReflectionListsTheService) {
 }
 
 // Sample lines of a Prometheus text exposition: "name{labels}" -> value.
-std::map<std::string, double> ParseMetrics(const std::string& text) {
-  std::map<std::string, double> samples;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t space = line.rfind(' ');
-    double value = 0;
-    if (space == absl::string_view::npos ||
-        !absl::SimpleAtod(line.substr(space + 1), &value)) {
-      continue;
-    }
-    samples[std::string(line.substr(0, space))] = value;
-  }
-  return samples;
-}
-
 TEST_F(E2EApiTest, MetricsExposeEveryFamilyWithEngineLabels) {
   // Some traffic on "window": a generate, a probed session turn, a refusal.
   ASSERT_TRUE(
@@ -292,7 +277,7 @@ TEST_F(E2EApiTest, MetricsExposeEveryFamilyWithEngineLabels) {
   absl::StatusOr<std::string> body =
       testing::HttpGet(server_->metrics_port(), "/metrics");
   ASSERT_TRUE(body.ok()) << body.status();
-  const std::map<std::string, double> samples = ParseMetrics(*body);
+  const std::map<std::string, double> samples = testing::ParseMetrics(*body);
   for (const std::string& family : ServerMetrics::FamilyNames()) {
     bool found = false;
     for (const auto& [name, value] : samples) {

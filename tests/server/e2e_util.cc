@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/server/test_util.h"
@@ -32,6 +35,21 @@ std::unique_ptr<TrilemmaServer> StartSmallServer() {
 std::unique_ptr<v1::Trilemma::Stub> Connect(const TrilemmaServer& server) {
   return v1::Trilemma::NewStub(grpc::CreateChannel(
       server.address(), grpc::InsecureChannelCredentials()));
+}
+
+std::map<std::string, double> ParseMetrics(const std::string& text) {
+  std::map<std::string, double> samples;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space == absl::string_view::npos ||
+        !absl::SimpleAtod(line.substr(space + 1), &value)) {
+      continue;
+    }
+    samples[std::string(line.substr(0, space))] = value;
+  }
+  return samples;
 }
 
 void SetDeadline(grpc::ClientContext* context) {

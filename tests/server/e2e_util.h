@@ -3,6 +3,7 @@
 #ifndef TRILEMMA_TESTS_SERVER_E2E_UTIL_H_
 #define TRILEMMA_TESTS_SERVER_E2E_UTIL_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,9 @@ inline constexpr int64_t kAttentionBlockBytes = 16 * 2 * 32 * 4;
 std::unique_ptr<TrilemmaServer> StartSmallServer();
 
 std::unique_ptr<v1::Trilemma::Stub> Connect(const TrilemmaServer& server);
+
+// Prometheus text exposition as {"name{labels}": value}.
+std::map<std::string, double> ParseMetrics(const std::string& text);
 
 // Sets a generous deadline (a hang guard).
 void SetDeadline(grpc::ClientContext* context);

@@ -11,15 +11,17 @@ namespace {
 
 class FakeWriter : public EventStream::Writer {
  public:
-  void StartEventWrite(v1::SessionEvent event) override {
+  void StartEventWrite(v1::SessionEvent event, bool more_queued) override {
     ++in_flight;
     written.push_back(std::move(event));
+    held_back.push_back(more_queued);
   }
   void FinishStream(const absl::Status& status) override {
     finished.push_back(status);
   }
   int in_flight = 0;
   std::vector<v1::SessionEvent> written;
+  std::vector<bool> held_back;  // more_queued of each write
   std::vector<absl::Status> finished;
 };
 
@@ -52,6 +54,9 @@ TEST(EventStreamTest, OneWriteInFlightThenFinishAfterTheLastEvent) {
   ASSERT_EQ(writer.written.size(), 3u);
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(writer.written[i].token().token(), i + 1);
+  // Token 1 went out alone; 2 had 3 queued behind it, so the transport may
+  // hold it back; 3 was the last queued and must go out.
+  EXPECT_EQ(writer.held_back, (std::vector<bool>{false, true, false}));
   ASSERT_EQ(writer.finished.size(), 1u);
   EXPECT_TRUE(writer.finished[0].ok());
   stream.Push(Token(4));  // after Finish: dropped

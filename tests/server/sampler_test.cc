@@ -1,5 +1,8 @@
 #include "server/sampler.h"
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -24,6 +27,29 @@ TEST(SamplerTest, GreedyIsArgmaxWithLowestIndexOnTies) {
   EXPECT_TRUE(sampler.greedy());
   EXPECT_EQ(sampler.Sample(std::vector<float>{0.1f, 2.0f, -1.0f, 2.0f}), 1);
   EXPECT_EQ(Argmax(std::vector<float>{-3.0f, -2.0f}), 1);
+}
+
+TEST(SamplerTest, ArgmaxMatchesAPlainScanAtEverySizeAndTie) {
+  // The lane-parallel Argmax against the obvious loop: sizes around the
+  // lane width and a real vocabulary, coarse values so ties are common,
+  // the maximum at either end, and NaNs (which never win).
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> coarse(-4, 4);
+  for (size_t n : {1u, 2u, 15u, 16u, 17u, 31u, 33u, 100u, 8192u}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> x(n);
+      for (float& v : x) v = static_cast<float>(coarse(rng));
+      if (trial % 5 == 1) x.back() = 9.0f;
+      if (trial % 5 == 2) x.front() = 9.0f;
+      if (trial % 5 == 3) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+      int32_t want = -1;
+      for (size_t i = 0; i < n; ++i) {
+        if (std::isnan(x[i])) continue;
+        if (want < 0 || x[i] > x[want]) want = static_cast<int32_t>(i);
+      }
+      ASSERT_EQ(Argmax(x), std::max(want, 0)) << "n " << n << " trial " << trial;
+    }
+  }
 }
 
 TEST(SamplerTest, TopKOneIsGreedyAtAnyTemperature) {
