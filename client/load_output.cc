@@ -79,6 +79,7 @@ std::string FormatLoadTable(const v1::LoadReport& report) {
                      {"goodput/s", C::kRight},
                      {"slo met", C::kRight},
                      {"recall", C::kRight},
+                     {"preempted", C::kRight},
                      {"peak state", C::kRight},
                      {"mean state", C::kRight},
                      {"flops/token", C::kRight}});
@@ -93,6 +94,7 @@ std::string FormatLoadTable(const v1::LoadReport& report) {
          Rate(r->goodput_requests_per_second()),
          absl::StrFormat("%.1f%%", 100 * r->slo_attainment()),
          r->probes() > 0 ? absl::StrFormat("%.3f", r->recall()) : "-",
+         absl::StrCat(r->preempted_requests()),
          FormatBytes(r->peak_state_bytes()),
          r->output_tokens() > 0
              ? FormatBytes(static_cast<int64_t>(r->mean_state_bytes()))
@@ -183,7 +185,10 @@ std::vector<std::string> LoadCsvColumns() {
                                       "recall_by_context",
                                       "peak_state_bytes",
                                       "mean_state_bytes",
-                                      "flops_per_token"};
+                                      "flops_per_token",
+                                      "preemptions",
+                                      "preempted_requests",
+                                      "recomputed_tokens"};
   for (const char* metric : {"ttft", "itl", "tpot", "e2e"}) {
     for (const char* stat :
          {"count", "mean_s", "p50_s", "p90_s", "p99_s", "max_s"}) {
@@ -226,7 +231,10 @@ std::string FormatLoadCsv(const v1::LoadReport& report) {
         absl::StrJoin(buckets, ";"),
         absl::StrCat(r->peak_state_bytes()),
         CsvNumber(r->mean_state_bytes()),
-        CsvNumber(r->flops_per_token())};
+        CsvNumber(r->flops_per_token()),
+        absl::StrCat(r->preemptions()),
+        absl::StrCat(r->preempted_requests()),
+        absl::StrCat(r->recomputed_tokens())};
     for (const v1::LatencySummary* s :
          {&r->ttft(), &r->itl(), &r->tpot(), &r->e2e()}) {
       fields.push_back(absl::StrCat(s->count()));

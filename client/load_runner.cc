@@ -155,6 +155,8 @@ class Call {
 
   void RecordSummary(const v1::Summary& summary) {
     record_.prompt_tokens += summary.prompt_tokens();
+    record_.preemptions += summary.preemptions();
+    record_.recomputed_tokens += summary.recomputed_tokens();
     record_.peak_state_bytes =
         std::max(record_.peak_state_bytes, summary.peak_state_bytes());
     if (summary.finish_reason() != v1::APPENDED) {

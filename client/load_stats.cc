@@ -27,6 +27,7 @@ struct Accumulator {
   int64_t probes = 0, hits = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> buckets;  // min -> probes,hits
   int64_t peak_state_bytes = 0;
+  int64_t preemptions = 0, preempted_requests = 0, recomputed_tokens = 0;
   double state_bytes_sum = 0, flops_sum = 0;
 
   void Add(const RequestRecord& r, const v1::LoadSlo& slo) {
@@ -37,6 +38,9 @@ struct Accumulator {
     state_bytes_sum += r.state_bytes_sum;
     flops_sum += r.flops_sum;
     peak_state_bytes = std::max(peak_state_bytes, r.peak_state_bytes);
+    preemptions += r.preemptions;
+    preempted_requests += r.preemptions > 0 ? 1 : 0;
+    recomputed_tokens += r.recomputed_tokens;
     if (r.status != absl::StatusCode::kOk) {
       ++failed_by_status[absl::StatusCodeToString(r.status)];
       return;
@@ -108,6 +112,9 @@ struct Accumulator {
       bucket->set_recall(static_cast<double>(counts.second) / counts.first);
     }
     out.set_peak_state_bytes(peak_state_bytes);
+    out.set_preemptions(preemptions);
+    out.set_preempted_requests(preempted_requests);
+    out.set_recomputed_tokens(recomputed_tokens);
     if (output_tokens > 0) {
       out.set_mean_state_bytes(state_bytes_sum / output_tokens);
       out.set_flops_per_token(flops_sum / output_tokens);

@@ -49,6 +49,9 @@ struct RequestRecord {
   std::vector<Probe> probes;
   // Largest state either tier held (summaries' peak_state_bytes).
   int64_t peak_state_bytes = 0;
+  // Summaries' preemptions and recomputed_tokens, summed over turns.
+  int64_t preemptions = 0;
+  int64_t recomputed_tokens = 0;
   // Sums over generated tokens' step stats.
   double state_bytes_sum = 0;
   double flops_sum = 0;

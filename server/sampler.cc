@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engines/ops/vector_ops.h"
 
 namespace trilemma {
 
@@ -23,37 +23,8 @@ absl::Status ValidateSampling(const v1::Sampling& sampling,
 }
 
 int32_t Argmax(absl::Span<const float> logits) {
-  // Runs once per generated token over the whole vocabulary, so it is the
-  // server's largest per-token cost. The obvious loop carries a dependency
-  // through `best` and runs scalar (~31 µs at V = 8192 here); independent
-  // lanes for the maximum, then a scan for its first position, let GCC
-  // vectorise both (~5 µs). NaNs never win, as with `>`.
-  constexpr size_t kLanes = 16;
-  const float* x = logits.data();
-  const size_t n = logits.size();
-  const size_t full = n - n % kLanes;
-  float lane[kLanes];
-  std::fill(lane, lane + kLanes, -std::numeric_limits<float>::infinity());
-  for (size_t i = 0; i < full; i += kLanes) {
-    for (size_t l = 0; l < kLanes; ++l) {
-      lane[l] = lane[l] < x[i + l] ? x[i + l] : lane[l];
-    }
-  }
-  float best = -std::numeric_limits<float>::infinity();
-  for (size_t l = 0; l < kLanes; ++l) best = best < lane[l] ? lane[l] : best;
-  for (size_t i = full; i < n; ++i) best = best < x[i] ? x[i] : best;
-  for (size_t i = 0; i < full; i += kLanes) {
-    bool here = false;
-    for (size_t l = 0; l < kLanes; ++l) here |= x[i + l] == best;
-    if (!here) continue;
-    for (size_t l = 0;; ++l) {
-      if (x[i + l] == best) return static_cast<int32_t>(i + l);
-    }
-  }
-  for (size_t i = full; i < n; ++i) {
-    if (x[i] == best) return static_cast<int32_t>(i);
-  }
-  return 0;  // empty, or nothing but NaN and -inf
+  return static_cast<int32_t>(
+      ops::Argmax(logits.data(), static_cast<int64_t>(logits.size())));
 }
 
 Sampler::Sampler(const v1::Sampling& sampling)

@@ -109,8 +109,7 @@ void SessionReactor::OnDone() {
   delete this;
 }
 
-void SessionReactor::StartEventWrite(v1::SessionEvent event,
-                                     bool more_queued) {
+void SessionReactor::StartEventWrite(v1::SessionEvent event, bool more_queued) {
   write_ = std::move(event);
   write_ends_reply_ = write_.has_opened() || write_.has_summary();
   grpc::WriteOptions options;

@@ -57,7 +57,8 @@ inline float Softplus(float x) {
 void TokenShift(const float* cur, const float* prev, const float* w_cur,
                 const float* w_prev, int64_t n, float* y);
 
-// Index of the largest of n values (first on ties).
+// Index of the largest of n values (first on ties; NaNs never win; 0 when
+// there is none).
 int64_t Argmax(const float* x, int64_t n);
 
 }  // namespace trilemma::ops

@@ -152,8 +152,8 @@ void BM_SchedulerStream(benchmark::State& state, const std::string& name,
   ServerMetrics metrics;
   SchedulerOptions options;
   options.step_metrics = step_metrics;
-  EngineScheduler scheduler(engine->get(), &metrics.ForEngine((*engine)->info()),
-                            options);
+  EngineScheduler scheduler(engine->get(),
+                            &metrics.ForEngine((*engine)->info()), options);
   TurnRequest turn;
   turn.kind = TurnRequest::Kind::kGenerate;
   turn.tokens = {1, 2, 3, 4};
@@ -191,9 +191,9 @@ void BM_SchedulerStream(benchmark::State& state, const std::string& name,
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   for (const char* name : {"null", "mamba", "linear_attention", "attention"}) {
     for (const bool metrics : {true, false}) {
-      const std::string label = absl::StrCat("BM_SchedulerStream/", name,
-                                             "/streams:32/step_metrics:",
-                                             metrics ? 1 : 0);
+      const std::string label =
+          absl::StrCat("BM_SchedulerStream/", name,
+                       "/streams:32/step_metrics:", metrics ? 1 : 0);
       benchmark::RegisterBenchmark(label.c_str(), BM_SchedulerStream, name, 32,
                                    metrics)
           ->Iterations(6)

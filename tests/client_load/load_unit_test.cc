@@ -217,6 +217,28 @@ TEST(AccountingTest, SentEqualsSucceededPlusFailedByStatus) {
             "sent 6 = 3 ok + 3 failed (CANCELLED 1, RESOURCE_EXHAUSTED 2)");
 }
 
+TEST(PreemptionTest, PreemptionsAndRecomputeAddUpPerEngineAndTotal) {
+  std::vector<RequestRecord> records(4, Ok({0.1}, 0.2));
+  records[0].preemptions = 2;
+  records[0].recomputed_tokens = 300;
+  records[2].preemptions = 1;
+  records[2].recomputed_tokens = 40;
+  records[3].engine = 1;
+  absl::StatusOr<v1::LoadReport> report =
+      BuildLoadReport({.engines = {Engine("a"), Engine("b")},
+                       .records = records,
+                       .sent = {3, 1},
+                       .duration_seconds = 1});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->engines(0).preemptions(), 3);
+  EXPECT_EQ(report->engines(0).preempted_requests(), 2);
+  EXPECT_EQ(report->engines(0).recomputed_tokens(), 340);
+  EXPECT_EQ(report->engines(1).preempted_requests(), 0);
+  EXPECT_EQ(report->total().preempted_requests(), 2);
+  EXPECT_THAT(FormatLoadTable(*report), HasSubstr("preempted"));
+  EXPECT_THAT(FormatLoadCsv(*report), HasSubstr(",3,2,340,"));
+}
+
 TEST(AccountingTest, AMissingOrExtraRecordIsAnInternalError) {
   std::vector<RequestRecord> two = {Ok({0.1}, 0.1), Ok({0.1}, 0.1)};
   absl::StatusOr<v1::LoadReport> missing =

@@ -65,8 +65,9 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
   options.scheduler.max_queue_wait = absl::Seconds(60);
   const int64_t budget = (kGenerates + kSessions) * kAttentionFixedBytes +
                          kBudgetBlocks * kAttentionBlockBytes;
-  absl::StatusOr<std::unique_ptr<TrilemmaServer>> server = TrilemmaServer::Start(
-      {testing::SmallSpec("attention", "attention", budget)}, options);
+  absl::StatusOr<std::unique_ptr<TrilemmaServer>> server =
+      TrilemmaServer::Start(
+          {testing::SmallSpec("attention", "attention", budget)}, options);
   ASSERT_TRUE(server.ok()) << server.status();
   const std::unique_ptr<Engine> reference =
       CreateEngine(testing::SmallSpec("attention", "attention")).value();
@@ -133,7 +134,8 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
 
   // Nothing held, and /metrics says so.
   const Engine& engine = *(*server)->host().FindHosted("attention")->engine;
-  ASSERT_TRUE(testing::PollUntil([&] { return engine.pool().used_bytes() == 0; }));
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return engine.pool().used_bytes() == 0; }));
   std::map<std::string, double> samples;
   ASSERT_TRUE(testing::PollUntil([&] {
     absl::StatusOr<std::string> body =
@@ -142,17 +144,18 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
     samples = testing::ParseMetrics(*body);
     return samples["trilemma_active_sessions{engine=\"attention\"}"] == 0;
   }));
-  EXPECT_EQ(samples["trilemma_state_bytes{engine=\"attention\",tier=\"model\"}"],
-            0);
+  EXPECT_EQ(
+      samples["trilemma_state_bytes{engine=\"attention\",tier=\"model\"}"], 0);
   EXPECT_EQ(samples["trilemma_state_blocks{engine=\"attention\",use=\"used\"}"],
             0);
-  EXPECT_EQ(samples["trilemma_state_blocks{engine=\"attention\",use=\"total\"}"],
-            static_cast<double>(engine.pool().total_blocks()));
+  EXPECT_EQ(
+      samples["trilemma_state_blocks{engine=\"attention\",use=\"total\"}"],
+      static_cast<double>(engine.pool().total_blocks()));
   EXPECT_EQ(samples["trilemma_waiting_requests{engine=\"attention\"}"], 0);
-  const double preempted = samples[
-      "trilemma_limit_events_total{engine=\"attention\",limit=\"preempted\"}"];
-  const double budget_refusals =
-      samples["trilemma_limit_events_total{engine=\"attention\",limit=\"budget\"}"];
+  const double preempted = samples
+      ["trilemma_limit_events_total{engine=\"attention\",limit=\"preempted\"}"];
+  const double budget_refusals = samples
+      ["trilemma_limit_events_total{engine=\"attention\",limit=\"budget\"}"];
   // (An idle Session can be preempted too; no turn summary counts that.)
   EXPECT_GE(preempted, preemptions);
   EXPECT_EQ(budget_refusals, refused);

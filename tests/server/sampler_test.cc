@@ -47,7 +47,8 @@ TEST(SamplerTest, ArgmaxMatchesAPlainScanAtEverySizeAndTie) {
         if (std::isnan(x[i])) continue;
         if (want < 0 || x[i] > x[want]) want = static_cast<int32_t>(i);
       }
-      ASSERT_EQ(Argmax(x), std::max(want, 0)) << "n " << n << " trial " << trial;
+      ASSERT_EQ(Argmax(x), std::max(want, 0))
+          << "n " << n << " trial " << trial;
     }
   }
 }
