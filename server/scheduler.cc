@@ -339,7 +339,8 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     if (!session.ok()) {
       absl::Status status = session.status();
       if (absl::IsResourceExhausted(status)) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
+        // Nothing else holds state: the budget itself is too small.
+        status = absl::FailedPreconditionError(absl::StrCat(
             status.message(),
             "; no session holds state, so this request can never be "
             "admitted"));

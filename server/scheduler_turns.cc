@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "engines/state/kv_block_pool.h"
 #include "server/scheduler.h"
 
 namespace trilemma {
@@ -91,6 +92,25 @@ void EngineScheduler::BeginTurn(Sequence* s, TurnRequest request,
         s, v1::STATE_LIMIT,
         absl::StrCat(n, " input tokens would take the state to ", state_after,
                      " bytes, over max_state_bytes ", max_state));
+    return;
+  }
+  // Inputs that need more than the whole budget can never be served: no
+  // waiting or preemption would help.
+  const int64_t model_after = session.state_bytes_after(n);
+  const int64_t budget = engine_->pool().budget_bytes();
+  if (model_after > budget) {
+    metrics_->limit_events(LimitEvent::kBudget).Increment();
+    std::string why = absl::StrCat(
+        n, " input tokens need ", model_after,
+        " bytes of state, more than the whole state budget of engine '",
+        engine_->info().name(), "' (", budget, " bytes)");
+    if (s->persistent) {
+      FinishTurn(s, v1::STATE_LIMIT, std::move(why));  // the session lives on
+    } else {
+      s->turn.reset();
+      Fail(s, absl::FailedPreconditionError(
+                  absl::StrCat(why, "; this request can never fit")));
+    }
     return;
   }
   s->pending_token.reset();

@@ -230,6 +230,14 @@ TEST_F(E2EStreamTest, FullBudgetGivesResourceExhaustedNamingIt) {
   EXPECT_THAT(r.summaries[0].detail(), HasSubstr("state budget"));
   ASSERT_TRUE(PoolDrains("tiny"));
 
+  // A prompt that needs more than the whole budget is refused at once.
+  r = RunGenerate(*stub_, MakeGenerate("tiny", std::vector<int32_t>(40, 3), 1));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("whole state budget of engine 'tiny'"));
+  EXPECT_TRUE(r.tokens.empty());
+  ASSERT_TRUE(PoolDrains("tiny"));
+
   // A session holding the whole budget makes new requests wait, then fail.
   SessionClient holder(*stub_);
   ASSERT_TRUE(holder.Open("tiny"));

@@ -310,6 +310,37 @@ TEST_F(SchedulerBudgetTest, AloneWithTheBudgetATurnEndsWithStateLimit) {
   EXPECT_EQ(PoolUsed(), 0);
 }
 
+TEST_F(SchedulerBudgetTest, InputsBeyondTheWholeBudgetAreRefusedAtOnce) {
+  SchedulerOptions options;
+  options.max_queue_wait = absl::Hours(1);
+  Host(/*blocks=*/4, options);
+  // A Generate whose prompt alone needs 5 blocks can never fit.
+  auto never = std::make_shared<RecordingSink>();
+  scheduler_->SubmitGenerate(
+      {}, Generate(std::vector<int32_t>(5 * kBlock, 2), 1), never);
+  ASSERT_TRUE(never->WaitFinished());
+  EXPECT_EQ(never->status()->code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(never->status()->message(),
+              HasSubstr("more than the whole state budget"));
+  EXPECT_TRUE(never->events().empty());
+  EXPECT_EQ(metrics_->requests(Outcome::kInvalid).Value(), 1);
+
+  // In a Session the turn is refused and the session lives on.
+  auto session = std::make_shared<RecordingSink>();
+  const auto id = scheduler_->NewSessionId();
+  scheduler_->OpenSession(id, {}, session);
+  scheduler_->SubmitTurn(id, Append(std::vector<int32_t>(4 * kBlock + 1, 3)));
+  scheduler_->SubmitTurn(id, Append({1, 2, 3}));
+  ASSERT_TRUE(session->WaitSummaries(2));
+  EXPECT_EQ(session->summaries()[0].finish_reason(), v1::STATE_LIMIT);
+  EXPECT_EQ(session->summaries()[0].prompt_tokens(), 0);
+  EXPECT_EQ(session->summaries()[1].finish_reason(), v1::APPENDED);
+  EXPECT_EQ(session->summaries()[1].context_tokens(), 3);
+  scheduler_->CloseSession(id, /*reply=*/true);
+  ASSERT_TRUE(session->WaitFinished());
+  EXPECT_EQ(PoolUsed(), 0);
+}
+
 TEST_F(SchedulerBudgetTest, IdleSessionsAreClosedAndTheirStateFreed) {
   SchedulerOptions options;
   options.session_idle_timeout = absl::Milliseconds(300);

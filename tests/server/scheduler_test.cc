@@ -306,7 +306,7 @@ TEST_F(SchedulerTest, RequestThatCanNeverFitIsRefusedAtOnce) {
   auto sink = std::make_shared<RecordingSink>();
   scheduler_->SubmitGenerate({}, Generate({1}, 1), sink);
   ASSERT_TRUE(sink->WaitFinished());
-  EXPECT_EQ(sink->status()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(sink->status()->code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(sink->status()->message(), HasSubstr("never"));
 }
 
