@@ -19,10 +19,12 @@
 namespace trilemma {
 namespace {
 
+using testing::AppendTurn;
 using testing::ContextHashEngine;
 using testing::DirectFlops;
 using testing::DirectGreedy;
 using ::testing::ElementsAreArray;
+using testing::GenerateTurn;
 using ::testing::HasSubstr;
 using testing::RecordingSink;
 using Policy = SchedulerOptions::BudgetPolicy;
@@ -33,21 +35,6 @@ std::vector<int32_t> Tokens(const std::vector<v1::TokenEvent>& events) {
   std::vector<int32_t> out;
   for (const v1::TokenEvent& e : events) out.push_back(e.token());
   return out;
-}
-
-TurnRequest Generate(std::vector<int32_t> prompt, int max_new) {
-  TurnRequest turn;
-  turn.kind = TurnRequest::Kind::kGenerate;
-  turn.tokens = std::move(prompt);
-  turn.max_new_tokens = max_new;
-  return turn;
-}
-
-TurnRequest Append(std::vector<int32_t> tokens) {
-  TurnRequest turn;
-  turn.kind = TurnRequest::Kind::kAppend;
-  turn.tokens = std::move(tokens);
-  return turn;
 }
 
 class SchedulerBudgetTest : public ::testing::Test {
@@ -82,7 +69,8 @@ class SchedulerBudgetTest : public ::testing::Test {
     for (const std::vector<int32_t>& prompt : prompts) {
       sinks.push_back(std::make_shared<RecordingSink>());
       sinks.back()->SetReady(false);
-      scheduler_->SubmitGenerate({}, Generate(prompt, max_new), sinks.back());
+      scheduler_->SubmitGenerate({}, GenerateTurn(prompt, max_new),
+                                 sinks.back());
     }
     int64_t prefilled = 0;
     for (const auto& p : prompts) prefilled += static_cast<int64_t>(p.size());
@@ -227,7 +215,7 @@ TEST_F(SchedulerBudgetTest, AnIdleYoungerSessionIsPreemptedAndRecomputedLater) {
   // The older Generate is admitted first and paused after its prefill.
   auto older = std::make_shared<RecordingSink>();
   older->SetReady(false);
-  scheduler_->SubmitGenerate({}, Generate({9, 9, 9}, 24), older);
+  scheduler_->SubmitGenerate({}, GenerateTurn({9, 9, 9}, 24), older);
   ASSERT_TRUE(
       testing::PollUntil([&] { return metrics_->prompt_tokens.Value() >= 2; }));
   // A younger Session takes 5 blocks with an append, then idles.
@@ -236,7 +224,7 @@ TEST_F(SchedulerBudgetTest, AnIdleYoungerSessionIsPreemptedAndRecomputedLater) {
   scheduler_->OpenSession(id, {}, session);
   std::vector<int32_t> context;
   for (int i = 0; i < 5 * kBlock; ++i) context.push_back(i % 50 + 1);
-  scheduler_->SubmitTurn(id, Append(context));
+  scheduler_->SubmitTurn(id, AppendTurn(context));
   ASSERT_TRUE(session->WaitSummaries(1));
 
   // The older stream needs 7 blocks: the idle session gives its 5 back.
@@ -249,7 +237,7 @@ TEST_F(SchedulerBudgetTest, AnIdleYoungerSessionIsPreemptedAndRecomputedLater) {
   EXPECT_GE(Limit(LimitEvent::kPreempted), 1);
 
   // Its next turn runs on the recomputed context.
-  scheduler_->SubmitTurn(id, Generate({33}, 5));
+  scheduler_->SubmitTurn(id, GenerateTurn({33}, 5));
   ASSERT_TRUE(session->WaitSummaries(2));
   std::vector<int32_t> full = context;
   full.push_back(33);
@@ -273,13 +261,13 @@ TEST_F(SchedulerBudgetTest, TheYoungestPreemptsItselfAndCancellingItFrees) {
   auto holder = std::make_shared<RecordingSink>();
   const auto id = scheduler_->NewSessionId();
   scheduler_->OpenSession(id, {}, holder);
-  scheduler_->SubmitTurn(id, Append(std::vector<int32_t>(4 * kBlock, 7)));
+  scheduler_->SubmitTurn(id, AppendTurn(std::vector<int32_t>(4 * kBlock, 7)));
   ASSERT_TRUE(holder->WaitSummaries(1));
 
   // A younger Generate outgrows the rest and gives way to the holder: it
   // waits for re-admission, holding nothing.
   auto young = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2, 3}, 100), young);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2, 3}, 100), young);
   ASSERT_TRUE(
       testing::PollUntil([&] { return Limit(LimitEvent::kPreempted) >= 1; }));
   EXPECT_FALSE(young->status().has_value());
@@ -300,7 +288,7 @@ TEST_F(SchedulerBudgetTest, AloneWithTheBudgetATurnEndsWithStateLimit) {
   options.budget_policy = Policy::kPreempt;
   Host(/*blocks=*/3, options);
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2}, 100), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2}, 100), sink);
   ASSERT_TRUE(sink->WaitFinished());
   const v1::Summary s = sink->summaries().at(0);
   EXPECT_EQ(s.finish_reason(), v1::STATE_LIMIT);
@@ -317,7 +305,7 @@ TEST_F(SchedulerBudgetTest, InputsBeyondTheWholeBudgetAreRefusedAtOnce) {
   // A Generate whose prompt alone needs 5 blocks can never fit.
   auto never = std::make_shared<RecordingSink>();
   scheduler_->SubmitGenerate(
-      {}, Generate(std::vector<int32_t>(5 * kBlock, 2), 1), never);
+      {}, GenerateTurn(std::vector<int32_t>(5 * kBlock, 2), 1), never);
   ASSERT_TRUE(never->WaitFinished());
   EXPECT_EQ(never->status()->code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(never->status()->message(),
@@ -329,8 +317,9 @@ TEST_F(SchedulerBudgetTest, InputsBeyondTheWholeBudgetAreRefusedAtOnce) {
   auto session = std::make_shared<RecordingSink>();
   const auto id = scheduler_->NewSessionId();
   scheduler_->OpenSession(id, {}, session);
-  scheduler_->SubmitTurn(id, Append(std::vector<int32_t>(4 * kBlock + 1, 3)));
-  scheduler_->SubmitTurn(id, Append({1, 2, 3}));
+  scheduler_->SubmitTurn(id,
+                         AppendTurn(std::vector<int32_t>(4 * kBlock + 1, 3)));
+  scheduler_->SubmitTurn(id, AppendTurn({1, 2, 3}));
   ASSERT_TRUE(session->WaitSummaries(2));
   EXPECT_EQ(session->summaries()[0].finish_reason(), v1::STATE_LIMIT);
   EXPECT_EQ(session->summaries()[0].prompt_tokens(), 0);
@@ -348,7 +337,7 @@ TEST_F(SchedulerBudgetTest, IdleSessionsAreClosedAndTheirStateFreed) {
   auto idle = std::make_shared<RecordingSink>();
   const auto id = scheduler_->NewSessionId();
   scheduler_->OpenSession(id, {}, idle);
-  scheduler_->SubmitTurn(id, Append({1, 2, 3, 4, 5}));
+  scheduler_->SubmitTurn(id, AppendTurn({1, 2, 3, 4, 5}));
   ASSERT_TRUE(idle->WaitSummaries(1));
   EXPECT_GT(PoolUsed(), 0);
 
@@ -357,7 +346,7 @@ TEST_F(SchedulerBudgetTest, IdleSessionsAreClosedAndTheirStateFreed) {
   busy->SetReady(false);
   const auto busy_id = scheduler_->NewSessionId();
   scheduler_->OpenSession(busy_id, {}, busy);
-  scheduler_->SubmitTurn(busy_id, Generate({1, 2}, 3));
+  scheduler_->SubmitTurn(busy_id, GenerateTurn({1, 2}, 3));
 
   ASSERT_TRUE(idle->WaitFinished());
   EXPECT_EQ(idle->status()->code(), absl::StatusCode::kDeadlineExceeded);
@@ -384,7 +373,7 @@ TEST_F(SchedulerBudgetTest, BlockGaugesAndTheStepMetricsSwitch) {
     auto holder = std::make_shared<RecordingSink>();
     const auto id = scheduler_->NewSessionId();
     scheduler_->OpenSession(id, {}, holder);
-    scheduler_->SubmitTurn(id, Generate({1, 2, 3, 4, 5}, 4));
+    scheduler_->SubmitTurn(id, GenerateTurn({1, 2, 3, 4, 5}, 4));
     ASSERT_TRUE(holder->WaitSummaries(1));
     ASSERT_TRUE(testing::PollUntil([&] {
       return !step_metrics || metrics_->state_blocks_used.Value() == 2;

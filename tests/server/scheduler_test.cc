@@ -17,9 +17,11 @@
 namespace trilemma {
 namespace {
 
+using testing::AppendTurn;
 using testing::DirectFlops;
 using testing::DirectGreedy;
 using ::testing::ElementsAreArray;
+using testing::GenerateTurn;
 using ::testing::HasSubstr;
 using testing::RecordingSink;
 using testing::SmallSpec;
@@ -42,19 +44,6 @@ class SchedulerTest : public ::testing::Test {
     if (scheduler_) scheduler_->Stop();
   }
 
-  TurnRequest Generate(std::vector<int32_t> prompt, int max_new) {
-    TurnRequest turn;
-    turn.kind = TurnRequest::Kind::kGenerate;
-    turn.tokens = std::move(prompt);
-    turn.max_new_tokens = max_new;
-    return turn;
-  }
-  TurnRequest Append(std::vector<int32_t> tokens) {
-    TurnRequest turn;
-    turn.kind = TurnRequest::Kind::kAppend;
-    turn.tokens = std::move(tokens);
-    return turn;
-  }
   std::vector<int32_t> Tokens(const std::vector<v1::TokenEvent>& events) {
     std::vector<int32_t> out;
     for (const v1::TokenEvent& e : events) out.push_back(e.token());
@@ -77,7 +66,7 @@ TEST_F(SchedulerTest, GenerateStreamsTokensThenOneSummary) {
   Host(SmallSpec("attention", "attention"));
   auto sink = std::make_shared<RecordingSink>();
   const std::vector<int32_t> prompt = {5, 17, 42, 7};
-  scheduler_->SubmitGenerate({}, Generate(prompt, 6), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn(prompt, 6), sink);
   ASSERT_TRUE(sink->WaitFinished());
   EXPECT_TRUE(sink->status()->ok()) << *sink->status();
 
@@ -120,14 +109,14 @@ TEST_F(SchedulerTest, ChunkedPrefillMatchesDirectAndInterleavesDecode) {
 
   // A stream that keeps decoding while a long prompt prefills beside it.
   auto running = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2, 3}, 1000), running);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2, 3}, 1000), running);
   ASSERT_TRUE(running->WaitEvents(1));
 
   std::vector<int32_t> prompt(320);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 37) % 256;
   auto sink = std::make_shared<RecordingSink>();
   const size_t running_before = running->tokens().size();
-  scheduler_->SubmitGenerate({}, Generate(prompt, 3), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn(prompt, 3), sink);
   ASSERT_TRUE(sink->WaitFinished());
   const v1::Summary summary = sink->summaries().at(0);
   const std::vector<int32_t> tokens = Tokens(sink->tokens());
@@ -150,7 +139,7 @@ TEST_F(SchedulerTest, DecodingSessionsShareOneBatchedStep) {
   for (int i = 0; i < 4; ++i) {
     auto sink = std::make_shared<RecordingSink>();
     sink->SetReady(false);  // admitted and prefilled, held before decoding
-    scheduler_->SubmitGenerate({}, Generate({i + 1, 9, 10 + i}, 5), sink);
+    scheduler_->SubmitGenerate({}, GenerateTurn({i + 1, 9, 10 + i}, 5), sink);
     sinks.push_back(sink);
   }
   ASSERT_TRUE(testing::PollUntil([&] {
@@ -174,7 +163,7 @@ TEST_F(SchedulerTest, SamplingWithASeedIsDeterministic) {
   Host(SmallSpec("attention", "attention", int64_t{64} << 20,
                  {{"init", "random"}}));
   auto run = [&](uint64_t seed) {
-    TurnRequest turn = Generate({3, 4, 5}, 24);
+    TurnRequest turn = GenerateTurn({3, 4, 5}, 24);
     turn.sampling.set_temperature(5.0f);
     turn.sampling.set_top_k(50);
     turn.sampling.set_seed(seed);
@@ -195,7 +184,7 @@ TEST_F(SchedulerTest, ContextLimitEndsTheTurn) {
   v1::Limits limits;
   limits.set_max_context_tokens(6);
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate(limits, Generate({1, 2, 3, 4}, 10), sink);
+  scheduler_->SubmitGenerate(limits, GenerateTurn({1, 2, 3, 4}, 10), sink);
   ASSERT_TRUE(sink->WaitFinished());
   const v1::Summary s = sink->summaries().at(0);
   EXPECT_EQ(s.finish_reason(), v1::CONTEXT_LIMIT);
@@ -206,7 +195,8 @@ TEST_F(SchedulerTest, ContextLimitEndsTheTurn) {
 
   // A prompt over the limit consumes nothing.
   auto over = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate(limits, Generate({1, 2, 3, 4, 5, 6, 7}, 1), over);
+  scheduler_->SubmitGenerate(limits, GenerateTurn({1, 2, 3, 4, 5, 6, 7}, 1),
+                             over);
   ASSERT_TRUE(over->WaitFinished());
   EXPECT_EQ(over->summaries().at(0).finish_reason(), v1::CONTEXT_LIMIT);
   EXPECT_EQ(over->summaries().at(0).prompt_tokens(), 0);
@@ -219,7 +209,7 @@ TEST_F(SchedulerTest, StateLimitEndsTheTurnBeforeTheStateGrowsPastIt) {
   v1::Limits limits;
   limits.set_max_state_bytes(kFixedBytes + kBlockBytes);  // one KV block
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate(limits, Generate({1, 2, 3, 4}, 100), sink);
+  scheduler_->SubmitGenerate(limits, GenerateTurn({1, 2, 3, 4}, 100), sink);
   ASSERT_TRUE(sink->WaitFinished());
   const v1::Summary s = sink->summaries().at(0);
   EXPECT_EQ(s.finish_reason(), v1::STATE_LIMIT);
@@ -234,7 +224,7 @@ TEST_F(SchedulerTest, StateLimitEndsTheTurnBeforeTheStateGrowsPastIt) {
 TEST_F(SchedulerTest, ExhaustedBudgetEndsARunningTurnWithStateLimit) {
   Host(SmallSpec("attention", "attention", kFixedBytes + 2 * kBlockBytes));
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2, 3}, 100), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2, 3}, 100), sink);
   ASSERT_TRUE(sink->WaitFinished());
   EXPECT_TRUE(sink->status()->ok());
   const v1::Summary s = sink->summaries().at(0);
@@ -254,14 +244,14 @@ TEST_F(SchedulerTest, FullBudgetQueuesNewRequestsThenRefusesOrAdmitsThem) {
   auto holder = std::make_shared<RecordingSink>();
   const auto id = Open(holder);
   std::vector<int32_t> block(16, 3);
-  scheduler_->SubmitTurn(id, Append(block));
+  scheduler_->SubmitTurn(id, AppendTurn(block));
   ASSERT_TRUE(holder->WaitSummaries(1));
   EXPECT_EQ(holder->summaries().at(0).finish_reason(), v1::APPENDED);
   EXPECT_EQ(PoolUsed(), kFixedBytes + kBlockBytes);
 
   // Waits, then RESOURCE_EXHAUSTED naming the budget.
   auto waiter = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1}, 1), waiter);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1}, 1), waiter);
   ASSERT_TRUE(waiter->WaitFinished());
   EXPECT_EQ(waiter->status()->code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(waiter->status()->message(),
@@ -279,12 +269,12 @@ TEST_F(SchedulerTest, FullBudgetQueuesNewRequestsThenRefusesOrAdmitsThem) {
   }());
   holder = std::make_shared<RecordingSink>();
   const auto id2 = Open(holder);
-  scheduler_->SubmitTurn(id2, Append(block));
+  scheduler_->SubmitTurn(id2, AppendTurn(block));
   ASSERT_TRUE(holder->WaitSummaries(1));
   auto queued = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2}, 2), queued);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2}, 2), queued);
   auto refused = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1}, 1), refused);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1}, 1), refused);
   ASSERT_TRUE(refused->WaitFinished());
   EXPECT_EQ(refused->status()->code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused->status()->message(), HasSubstr("--max_waiting"));
@@ -304,7 +294,7 @@ TEST_F(SchedulerTest, FullBudgetQueuesNewRequestsThenRefusesOrAdmitsThem) {
 TEST_F(SchedulerTest, RequestThatCanNeverFitIsRefusedAtOnce) {
   Host(SmallSpec("attention", "attention", kFixedBytes / 2));
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1}, 1), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1}, 1), sink);
   ASSERT_TRUE(sink->WaitFinished());
   EXPECT_EQ(sink->status()->code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(sink->status()->message(), HasSubstr("never"));
@@ -313,7 +303,7 @@ TEST_F(SchedulerTest, RequestThatCanNeverFitIsRefusedAtOnce) {
 TEST_F(SchedulerTest, CancellationFreesTheStateWithinAStep) {
   Host(SmallSpec("attention", "attention"));
   auto sink = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2, 3, 4, 5}, 65536), sink);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2, 3, 4, 5}, 65536), sink);
   ASSERT_TRUE(sink->WaitEvents(3));
   EXPECT_GT(PoolUsed(), 0);
   sink->SetCancelled();
@@ -327,7 +317,7 @@ TEST_F(SchedulerTest, CancellationFreesTheStateWithinAStep) {
   // A paused (backpressured) stream is cancelled just the same.
   auto paused = std::make_shared<RecordingSink>();
   paused->SetReady(false);
-  scheduler_->SubmitGenerate({}, Generate({1, 2, 3}, 10), paused);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2, 3}, 10), paused);
   ASSERT_TRUE(testing::PollUntil([&] { return PoolUsed() > 0; }));
   paused->SetCancelled();
   scheduler_->Wake();
@@ -343,10 +333,11 @@ TEST_F(SchedulerTest, SessionStatePersistsAcrossTurns) {
   ASSERT_TRUE(sink->events().at(0).has_opened());
   EXPECT_EQ(sink->events().at(0).opened().engine().name(), "attention");
 
-  scheduler_->SubmitTurn(id, Append({10, 20, 30}));
-  scheduler_->SubmitTurn(id, Generate({40}, 3));
-  scheduler_->SubmitTurn(id, Generate({}, 2));  // continues from the pending
-  scheduler_->SubmitTurn(id, Append({50}));
+  scheduler_->SubmitTurn(id, AppendTurn({10, 20, 30}));
+  scheduler_->SubmitTurn(id, GenerateTurn({40}, 3));
+  scheduler_->SubmitTurn(id,
+                         GenerateTurn({}, 2));  // continues from the pending
+  scheduler_->SubmitTurn(id, AppendTurn({50}));
   ASSERT_TRUE(sink->WaitSummaries(4));
   const std::vector<v1::Summary> s = sink->summaries();
   EXPECT_EQ(s[0].finish_reason(), v1::APPENDED);
@@ -377,7 +368,7 @@ TEST_F(SchedulerTest, GenerateWithNothingToContinueFromIsInvalid) {
   Host(SmallSpec("attention", "attention"));
   auto sink = std::make_shared<RecordingSink>();
   const auto id = Open(sink);
-  scheduler_->SubmitTurn(id, Generate({}, 1));
+  scheduler_->SubmitTurn(id, GenerateTurn({}, 1));
   ASSERT_TRUE(sink->WaitFinished());
   EXPECT_EQ(sink->status()->code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(sink->status()->message(), HasSubstr("generate.prompt"));
@@ -396,16 +387,16 @@ TEST_F(SchedulerTest, RecallProbesAreScoredAndCounted) {
   }
   auto sink = std::make_shared<RecordingSink>();
   const auto id = Open(sink);
-  scheduler_->SubmitTurn(id, Append(facts));
+  scheduler_->SubmitTurn(id, AppendTurn(facts));
   for (size_t i = 0; i < keys.size(); ++i) {
-    TurnRequest query = Generate({keys[i]}, 1);
+    TurnRequest query = GenerateTurn({keys[i]}, 1);
     query.probe.emplace();
     query.probe->add_expected(values[i]);
     query.probe->set_distance(static_cast<int64_t>(2 * (keys.size() - i)));
     scheduler_->SubmitTurn(id, query);
   }
   // A probe that must miss: the answer to an unknown key is not this value.
-  TurnRequest wrong = Generate({keys[0]}, 1);
+  TurnRequest wrong = GenerateTurn({keys[0]}, 1);
   wrong.probe.emplace();
   wrong.probe->add_expected(values[1]);
   scheduler_->SubmitTurn(id, wrong);
@@ -430,7 +421,7 @@ TEST_F(SchedulerTest, RecallProbesAreScoredAndCounted) {
 TEST_F(SchedulerTest, StopCutsRunningTurnsWithShutdown) {
   Host(SmallSpec("attention", "attention"));
   auto generate = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1, 2}, 65536), generate);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 2}, 65536), generate);
   auto session = std::make_shared<RecordingSink>();
   Open(session);
   ASSERT_TRUE(generate->WaitEvents(2));
@@ -444,7 +435,7 @@ TEST_F(SchedulerTest, StopCutsRunningTurnsWithShutdown) {
 
   // Later requests are refused, not lost.
   auto late = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1}, 1), late);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1}, 1), late);
   ASSERT_TRUE(late->status().has_value());
   EXPECT_EQ(late->status()->code(), absl::StatusCode::kUnavailable);
 }
@@ -458,7 +449,7 @@ TEST_F(SchedulerTest, DrainRefusesNewWorkAndClosesIdleSessions) {
   ASSERT_TRUE(idle->WaitFinished());
   EXPECT_EQ(idle->status()->code(), absl::StatusCode::kUnavailable);
   auto late = std::make_shared<RecordingSink>();
-  scheduler_->SubmitGenerate({}, Generate({1}, 1), late);
+  scheduler_->SubmitGenerate({}, GenerateTurn({1}, 1), late);
   ASSERT_TRUE(late->WaitFinished());
   EXPECT_EQ(late->status()->code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(testing::PollUntil([&] { return scheduler_->Idle(); }));

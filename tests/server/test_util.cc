@@ -122,6 +122,21 @@ int RecordingSink::finish_calls() {
   return finish_calls_;
 }
 
+TurnRequest GenerateTurn(std::vector<int32_t> prompt, int max_new) {
+  TurnRequest turn;
+  turn.kind = TurnRequest::Kind::kGenerate;
+  turn.tokens = std::move(prompt);
+  turn.max_new_tokens = max_new;
+  return turn;
+}
+
+TurnRequest AppendTurn(std::vector<int32_t> tokens) {
+  TurnRequest turn;
+  turn.kind = TurnRequest::Kind::kAppend;
+  turn.tokens = std::move(tokens);
+  return turn;
+}
+
 std::vector<int32_t> DirectGreedy(const Engine& engine,
                                   const std::vector<int32_t>& prompt, int n) {
   std::unique_ptr<Session> session = engine.NewSession().value();

@@ -67,6 +67,11 @@ class RecordingSink final : public EventSink {
   int finish_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Turns as the service builds them: generate `max_new` tokens after
+// `prompt`, or append `tokens`.
+TurnRequest GenerateTurn(std::vector<int32_t> prompt, int max_new);
+TurnRequest AppendTurn(std::vector<int32_t> tokens);
+
 // Greedy decode of `n` tokens after `prompt`, stepping the engine directly.
 std::vector<int32_t> DirectGreedy(const Engine& engine,
                                   const std::vector<int32_t>& prompt, int n);
