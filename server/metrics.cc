@@ -244,7 +244,7 @@ EngineMetrics& ServerMetrics::ForEngine(const v1::EngineInfo& info) {
   const prometheus::Labels engine = {{"engine", info.name()}};
   auto with = [&](const char* key, absl::string_view value) {
     prometheus::Labels labels = engine;
-    labels.emplace(key, std::string(value));
+    labels.emplace(key, value);
     return labels;
   };
   slot.reset(new EngineMetrics{
@@ -324,7 +324,7 @@ std::vector<std::string> ServerMetrics::FamilyNames() {
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     const std::string& address,
-    std::shared_ptr<prometheus::Registry> registry) {
+    const std::shared_ptr<prometheus::Registry>& registry) {
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
     exposer = std::make_unique<prometheus::Exposer>(address, 1);
@@ -356,7 +356,9 @@ MetricsExposer::~MetricsExposer() {
         addr.sin_family = AF_INET;
         addr.sin_port = htons(static_cast<uint16_t>(port_));
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+        // Failure is fine: the listener may already be gone.
+        static_cast<void>(
+            connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)));
         close(fd);
       }
       for (int i = 0; i < 20 && !stopped.load(); ++i) {

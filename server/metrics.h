@@ -148,7 +148,7 @@ class MetricsExposer {
   // UNAVAILABLE naming the address when it cannot bind.
   static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
       const std::string& address,
-      std::shared_ptr<prometheus::Registry> registry);
+      const std::shared_ptr<prometheus::Registry>& registry);
   ~MetricsExposer();
 
   // The bound port.

@@ -289,7 +289,7 @@ bool EngineScheduler::ReapCancelled() {
     const absl::Status cancelled =
         absl::CancelledError("client cancelled or deadline passed");
     if (s->turn) {
-      FinishTurn(s, v1::CANCELLED, std::string(cancelled.message()));
+      FinishTurn(s, v1::CANCELLED, absl::StrCat(cancelled.message()));
       if (!s->retired) Retire(s, cancelled);
     } else if (s->session == nullptr) {
       Fail(s, cancelled);  // waiting for (re-)admission
@@ -331,7 +331,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     if (!session.ok() && absl::IsResourceExhausted(session.status()) &&
         !admitted_.empty()) {
       // Wait for a running session to give state back.
-      last_admission_error_ = std::string(session.status().message());
+      last_admission_error_ = absl::StrCat(session.status().message());
       break;
     }
     waiting_.pop_front();

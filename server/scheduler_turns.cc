@@ -352,7 +352,7 @@ bool EngineScheduler::HandleBudgetExhausted(Sequence* s,
   } else {
     // Without a consistent state to keep (a recompute cut short) the stream
     // ends.
-    Fail(s, absl::ResourceExhaustedError(std::move(detail)));
+    Fail(s, absl::ResourceExhaustedError(detail));
   }
   return false;
 }
