@@ -80,7 +80,7 @@ absl::Status AddEntry(absl::string_view entry, size_t index,
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": expected [ipv6]:port"));
     }
-    host = std::string(entry.substr(1, close - 1));
+    host = std::string{entry.substr(1, close - 1)};
     port = entry.substr(close + 2);
   } else {
     const size_t colon = entry.rfind(':');
@@ -88,7 +88,7 @@ absl::Status AddEntry(absl::string_view entry, size_t index,
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": expected host:port"));
     }
-    host = std::string(entry.substr(0, colon));
+    host = std::string{entry.substr(0, colon)};
     port = entry.substr(colon + 1);
     if (absl::StrContains(host, ':')) {
       return absl::InvalidArgumentError(
@@ -102,21 +102,21 @@ absl::Status AddEntry(absl::string_view entry, size_t index,
         absl::StrCat(where, ": port '", port, "' not in [1, 65535]"));
   }
   if (IsIpv4Literal(host)) {
-    out->push_back({Family::kIpv4, host, std::string(port)});
+    out->push_back({Family::kIpv4, host, std::string{port}});
     return absl::OkStatus();
   }
   if (IsIpv6Literal(host)) {
-    out->push_back({Family::kIpv6, host, std::string(port)});
+    out->push_back({Family::kIpv6, host, std::string{port}});
     return absl::OkStatus();
   }
   std::vector<std::string> v4 = Resolve(host, AF_INET);
   for (std::string& a : v4) {
-    out->push_back({Family::kIpv4, std::move(a), std::string(port)});
+    out->push_back({Family::kIpv4, std::move(a), std::string{port}});
   }
   if (!v4.empty()) return absl::OkStatus();
   std::vector<std::string> v6 = Resolve(host, AF_INET6);
   for (std::string& a : v6) {
-    out->push_back({Family::kIpv6, std::move(a), std::string(port)});
+    out->push_back({Family::kIpv6, std::move(a), std::string{port}});
   }
   if (!v6.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -131,9 +131,9 @@ absl::StatusOr<std::string> TargetUri(absl::string_view target) {
     return absl::InvalidArgumentError("--target: empty (e.g. 127.0.0.1:50051)");
   }
   for (absl::string_view scheme : kSchemes) {
-    if (absl::StartsWith(target, scheme)) return std::string(target);
+    if (absl::StartsWith(target, scheme)) return std::string{target};
   }
-  if (!absl::StrContains(target, ',')) return std::string(target);
+  if (!absl::StrContains(target, ',')) return std::string{target};
 
   std::vector<Address> addresses;
   size_t index = 0;

@@ -113,8 +113,9 @@ std::string FormatSummary(const v1::Summary& s) {
 
 int RunGenerateCommand(const CommandEnv& env) {
   absl::StatusOr<v1::GenerateRequest> request = GenerateRequestFromFlags();
-  if (!request.ok())
+  if (!request.ok()) {
     return ReportError(env, "generate", request.status(), true);
+  }
 
   std::unique_ptr<v1::Trilemma::Stub> stub = v1::Trilemma::NewStub(env.channel);
   grpc::ClientContext context;

@@ -1,6 +1,7 @@
 #include "client/load_output.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "absl/status/status.h"
@@ -260,7 +261,7 @@ std::string FormatLoadProgress(const LoadProgress& progress,
     fraction = std::max(fraction, progress.elapsed_seconds / max_seconds);
   }
   const int filled =
-      static_cast<int>(std::clamp(fraction, 0.0, 1.0) * kWidth + 0.5);
+      static_cast<int>(std::lround(std::clamp(fraction, 0.0, 1.0) * kWidth));
   return absl::StrFormat(
       "[%s%s] %d%s sent  %d done  %d failed  %d in flight  %.1f s",
       std::string(filled, '#'), std::string(kWidth - filled, '.'),

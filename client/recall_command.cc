@@ -311,8 +311,9 @@ int RunRecallCommand(const CommandEnv& env) {
   env.out.flush();
 
   int failed = 0;
-  for (const v1::RecallRow& row : report->rows())
+  for (const v1::RecallRow& row : report->rows()) {
     failed += !row.error().empty();
+  }
   if (failed > 0) {
     env.err << "trilemma recall: " << failed << " of " << report->rows_size()
             << " rows failed (see their error field)\n";

@@ -8,7 +8,7 @@ namespace trilemma::client {
 
 std::string CsvField(absl::string_view field) {
   if (field.find_first_of(",\"\r\n") == absl::string_view::npos) {
-    return std::string(field);
+    return std::string{field};
   }
   return absl::StrCat("\"", absl::StrReplaceAll(field, {{"\"", "\"\""}}), "\"");
 }

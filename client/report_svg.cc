@@ -239,8 +239,10 @@ std::string SvgLegend(double x, double y,
   columns = std::max(columns, 1);
   std::string out = "<g class=\"legend\">\n";
   for (size_t i = 0; i < entries.size(); ++i) {
-    const double ex = x + static_cast<double>(i % columns) * column_width;
-    const double ey = y + static_cast<double>(i / columns) * 18;
+    const size_t column = i % columns;
+    const size_t row = i / columns;
+    const double ex = x + static_cast<double>(column) * column_width;
+    const double ey = y + static_cast<double>(row) * 18;
     absl::StrAppend(&out,
                     SvgLine(ex, ey - 4, ex + 22, ey - 4, entries[i].color, 3,
                             entries[i].dashed ? "6 4" : ""),

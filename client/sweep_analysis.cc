@@ -27,8 +27,9 @@ Curve MeanByX(const std::vector<std::pair<double, double>>& samples) {
     ++sums[x].second;
   }
   Curve curve;
-  for (const auto& [x, sum] : sums)
+  for (const auto& [x, sum] : sums) {
     curve.push_back({x, sum.first / sum.second});
+  }
   return curve;
 }
 

@@ -139,7 +139,7 @@ v1::SweepRow MeasureSweepCell(v1::Trilemma::StubInterface& stub,
   const uint64_t cell_seed = SweepCellSeed(seed, pairs, filler, repeat);
   row.set_seed(cell_seed);
   auto fail = [&row](absl::string_view why) {
-    row.set_error(std::string(why));
+    row.set_error(std::string{why});
     return row;
   };
 

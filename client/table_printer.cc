@@ -24,8 +24,9 @@ std::string TablePrinter::ToString() const {
   std::vector<size_t> widths(columns_.size());
   for (size_t c = 0; c < columns_.size(); ++c) {
     widths[c] = columns_[c].header.size();
-    for (const auto& row : rows_)
+    for (const auto& row : rows_) {
       widths[c] = std::max(widths[c], row[c].size());
+    }
   }
   std::string out;
   auto append_line = [&](const std::vector<std::string>& cells) {

@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<EngineSpec>> ParseServerConfig(
   google::protobuf::TextFormat::Parser parser;
   ConfigErrors errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &config)) {
+  if (!parser.ParseFromString(std::string{text}, &config)) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: not a text-format trilemma.v1.ServerConfig: ",
                      errors.first()));

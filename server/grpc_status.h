@@ -13,7 +13,7 @@ namespace trilemma {
 inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+                      std::string{status.message()});
 }
 
 }  // namespace trilemma

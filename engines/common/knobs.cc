@@ -8,8 +8,8 @@
 
 namespace trilemma {
 
-void Knobs::Fail(std::string message) {
-  if (error_.ok()) error_ = absl::InvalidArgumentError(std::move(message));
+void Knobs::Fail(const std::string& message) {
+  if (error_.ok()) error_ = absl::InvalidArgumentError(message);
 }
 
 int64_t Knobs::Int(const std::string& name, int64_t def, int64_t min,

@@ -50,7 +50,7 @@ class Knobs {
   }
 
  private:
-  void Fail(std::string message);
+  void Fail(const std::string& message);
 
   std::map<std::string, std::string> given_;
   std::map<std::string, std::string> effective_;

@@ -23,10 +23,12 @@ void FillProjection(float* p, int rows, int d, float gain,
     for (int i = 1; i < d; ++i) p[static_cast<int64_t>(i - 1) * d + i] = gain;
     return;
   }
-  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(float(rows)));
+  std::normal_distribution<float> normal(
+      0.0f, 1.0f / std::sqrt(static_cast<float>(rows)));
   for (int r = 0; r < rows; ++r) {
-    for (int i = 1; i < d; ++i)
+    for (int i = 1; i < d; ++i) {
       p[static_cast<int64_t>(r) * d + i] = gain * normal(rng);
+    }
   }
 }
 
@@ -48,19 +50,20 @@ void AddQkvBlockWeights(const QkvBlockSpec& spec, int layer,
     FillNormal(shift_q, 2 * d, 0.5f, 0.3f, rng);
     FillNormal(shift_k, 2 * d, 0.5f, 0.3f, rng);
     FillNormal(shift_v, 2 * d, 0.5f, 0.3f, rng);
-    const float s_in = 1.0f / std::sqrt(float(d));
+    const float s_in = 1.0f / std::sqrt(static_cast<float>(d));
     FillNormal(wq, int64_t{qk} * d, 0.0f, s_in, rng);
     FillNormal(wk, int64_t{qk} * d, 0.0f, s_in, rng);
     FillNormal(wv, int64_t{dv} * d, 0.0f, s_in, rng);
     if (!spec.zero_output) {
-      FillNormal(wo, int64_t{d} * dv, 0.0f, 1.0f / std::sqrt(float(dv)), rng);
+      FillNormal(wo, int64_t{d} * dv, 0.0f,
+                 1.0f / std::sqrt(static_cast<float>(dv)), rng);
     }
     return;
   }
   // Circuit: the norm makes each code unit length (codes have |x|² ≈ 1, so
   // x / rms(x) has norm √d); q and v read the current token, k the previous.
   for (int i = 0; i < d; ++i) {
-    norm[i] = 1.0f / std::sqrt(float(d));
+    norm[i] = 1.0f / std::sqrt(static_cast<float>(d));
     shift_q[i] = 1.0f;      // row 0: current token
     shift_k[d + i] = 1.0f;  // row 1: previous token
     shift_v[i] = 1.0f;

@@ -47,8 +47,9 @@ absl::Status WriteNpyRaw(const std::string& path,
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
   FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr)
+  if (f == nullptr) {
     return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
   const unsigned char prefix[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
   const uint16_t len = static_cast<uint16_t>(header.size());
   bool ok = std::fwrite(prefix, 1, sizeof(prefix), f) == sizeof(prefix) &&

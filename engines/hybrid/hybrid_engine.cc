@@ -110,7 +110,8 @@ QkvBlockSpec SoftmaxBlockSpec(const CommonKnobs& common, const SoftmaxPreset& p,
           .qk_dim = common.d_model,
           .v_dim = common.d_model,
           .init = common.init,
-          .q_gain = p.beta * std::sqrt(float(p.head_dim(common.d_model))),
+          .q_gain = p.beta *
+                    std::sqrt(static_cast<float>(p.head_dim(common.d_model))),
           .out_gain = p.out_gain,
           .zero_output = zero_output};
 }

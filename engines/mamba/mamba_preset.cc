@@ -51,23 +51,24 @@ void BuildRandomBlock(const MambaShape& s, int l, std::mt19937_64& rng,
   const int d = s.d_model, di = s.d_inner, n = s.state_dim, r = s.dt_rank;
   FillNormal(w->Mutable(LayerTensor(l, "norm")), d, 1.0f, 0.1f, rng);
   FillNormal(w->Mutable(LayerTensor(l, "in_proj")), int64_t{2} * di * d, 0.0f,
-             1.0f / std::sqrt(float(d)), rng);
+             1.0f / std::sqrt(static_cast<float>(d)), rng);
   FillNormal(w->Mutable(LayerTensor(l, "conv_w")), int64_t{di} * s.conv_kernel,
              0.0f, 0.5f, rng);
   FillNormal(w->Mutable(LayerTensor(l, "conv_b")), di, 0.0f, 0.1f, rng);
   FillNormal(w->Mutable(LayerTensor(l, "x_proj")), int64_t{r + 2 * n} * di,
-             0.0f, 1.0f / std::sqrt(float(di)), rng);
+             0.0f, 1.0f / std::sqrt(static_cast<float>(di)), rng);
   FillNormal(w->Mutable(LayerTensor(l, "dt_proj")), int64_t{di} * r, 0.0f,
-             1.0f / std::sqrt(float(r)), rng);
+             1.0f / std::sqrt(static_cast<float>(r)), rng);
   FillNormal(w->Mutable(LayerTensor(l, "dt_bias")), di, -1.0f, 0.5f, rng);
   float* a_log = w->Mutable(LayerTensor(l, "A_log"));
   for (int c = 0; c < di; ++c) {
-    for (int i = 0; i < n; ++i)
-      a_log[int64_t{c} * n + i] = std::log(float(i + 1));
+    for (int i = 0; i < n; ++i) {
+      a_log[int64_t{c} * n + i] = std::log(static_cast<float>(i + 1));
+    }
   }
   FillNormal(w->Mutable(LayerTensor(l, "D")), di, 1.0f, 0.1f, rng);
   FillNormal(w->Mutable(LayerTensor(l, "out_proj")), int64_t{d} * di, 0.0f,
-             1.0f / std::sqrt(float(di)), rng);
+             1.0f / std::sqrt(static_cast<float>(di)), rng);
 }
 
 void BuildCircuitBlock(const MambaShape& s, const MambaCircuit& k,
@@ -77,7 +78,7 @@ void BuildCircuitBlock(const MambaShape& s, const MambaCircuit& k,
   const int kernel = s.conv_kernel;
   const int value0 = d;  // first channel of the value group
   float* norm = w->Mutable(LayerTensor(l, "norm"));
-  for (int i = 0; i < d; ++i) norm[i] = 1.0f / std::sqrt(float(d));
+  for (int i = 0; i < d; ++i) norm[i] = 1.0f / std::sqrt(static_cast<float>(d));
   // in_proj rows [0, di) are x, rows [di, 2di) are z.
   float* in_proj = w->Mutable(LayerTensor(l, "in_proj"));
   for (int i = 1; i < d; ++i) {
@@ -131,11 +132,12 @@ absl::Status BuildMambaWeights(const CommonKnobs& common, const MambaShape& s,
   std::mt19937_64 rng(common.seed);
   // The JL projection shared by B and C, entries N(0, 1/N) on channels 1..
   std::vector<float> p(static_cast<size_t>(s.state_dim) * s.d_model, 0.0f);
-  std::normal_distribution<float> normal(0.0f,
-                                         1.0f / std::sqrt(float(s.state_dim)));
+  std::normal_distribution<float> normal(
+      0.0f, 1.0f / std::sqrt(static_cast<float>(s.state_dim)));
   for (int i = 0; i < s.state_dim; ++i) {
-    for (int c = 1; c < s.d_model; ++c)
+    for (int c = 1; c < s.d_model; ++c) {
       p[int64_t{i} * s.d_model + c] = normal(rng);
+    }
   }
   const int d = s.d_model, di = s.d_inner, n = s.state_dim, r = s.dt_rank;
   for (int l = 0; l < s.layers; ++l) {

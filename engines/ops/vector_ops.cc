@@ -20,8 +20,9 @@ void RmsNorm(const float* x, const float* g, float eps, int64_t rows, int64_t n,
 
 void TokenShift(const float* cur, const float* prev, const float* w_cur,
                 const float* w_prev, int64_t n, float* y) {
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = 0; i < n; ++i) {
     y[i] = w_cur[i] * cur[i] + w_prev[i] * prev[i];
+  }
 }
 
 int64_t Argmax(const float* x, int64_t n) {

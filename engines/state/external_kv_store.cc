@@ -28,7 +28,8 @@ using Graph = hnswlib::HierarchicalNSW<float>;
 // exact number of products the index computed.
 class CountingInnerProductSpace final : public hnswlib::SpaceInterface<float> {
  public:
-  explicit CountingInnerProductSpace(int dim) : param_{size_t(dim), 0} {}
+  explicit CountingInnerProductSpace(int dim)
+      : param_{static_cast<size_t>(dim), 0} {}
   size_t get_data_size() override { return param_.dim * sizeof(float); }
   hnswlib::DISTFUNC<float> get_dist_func() override { return &Distance; }
   void* get_dist_func_param() override { return &param_; }

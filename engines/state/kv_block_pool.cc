@@ -25,8 +25,9 @@ absl::Status KvBlockPool::Exhausted(int64_t wanted) const {
 
 absl::StatusOr<float*> KvBlockPool::AllocateBlock() {
   absl::MutexLock lock(&mu_);
-  if (used_bytes_ + block_bytes_ > budget_bytes_)
+  if (used_bytes_ + block_bytes_ > budget_bytes_) {
     return Exhausted(block_bytes_);
+  }
   float* block = nullptr;
   if (!free_list_.empty()) {
     block = free_list_.back();

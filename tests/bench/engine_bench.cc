@@ -138,8 +138,9 @@ struct ReadoutFixture {
     const float* e = weights.Data("embed");
     codebook_t.resize(size_t{kD} * kVocab);
     for (size_t v = 0; v < kVocab; ++v) {
-      for (size_t i = 0; i < kD; ++i)
+      for (size_t i = 0; i < kD; ++i) {
         codebook_t[i * kVocab + v] = e[v * kD + i];
+      }
     }
   }
 };
@@ -163,13 +164,14 @@ void BM_Readout(benchmark::State& state) {
   ReadoutFixture& fx = Readout();
   LmFrame frame(fx.weights);
   std::vector<float> h = [&] {
-    std::vector<float> x(size_t(batch) * fx.kD);
+    std::vector<float> x(static_cast<size_t>(batch) * fx.kD);
     std::mt19937 rng(1);
     std::normal_distribution<float> n;
     for (float& v : x) v = n(rng);
     return x;
   }();
-  std::vector<float> normed(h.size()), logits(size_t(batch) * fx.kVocab);
+  std::vector<float> normed(h.size()),
+      logits(static_cast<size_t>(batch) * fx.kVocab);
   for (auto _ : state) {
     frame.Readout(h.data(), batch, normed.data(), logits.data());
     benchmark::DoNotOptimize(logits.data());
@@ -180,8 +182,8 @@ void BM_Readout(benchmark::State& state) {
 void BM_PlainMatMul(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   ReadoutFixture& fx = Readout();
-  std::vector<float> a(size_t(batch) * fx.kD, 0.5f);
-  std::vector<float> c(size_t(batch) * fx.kVocab);
+  std::vector<float> a(static_cast<size_t>(batch) * fx.kD, 0.5f);
+  std::vector<float> c(static_cast<size_t>(batch) * fx.kVocab);
   for (auto _ : state) {
     ops::MatMul(a.data(), fx.codebook_t.data(), c.data(), batch, fx.kD,
                 fx.kVocab);

@@ -76,7 +76,7 @@ class ClientEndToEndTest : public ::testing::Test {
         }
         absl::string_view address = line.substr(at + 5);
         address = address.substr(0, address.find(' '));
-        target_ = new std::string("--target=" + std::string(address));
+        target_ = new std::string("--target=" + std::string{address});
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

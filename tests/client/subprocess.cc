@@ -37,8 +37,9 @@ std::string TempPath(const char* tag) {
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
             const std::string& err_path) {
   std::vector<char*> args;
-  for (const std::string& a : argv)
+  for (const std::string& a : argv) {
     args.push_back(const_cast<char*>(a.c_str()));
+  }
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {

@@ -186,8 +186,9 @@ int64_t StateBytesFromInfo(const v1::EngineInfo& info, int64_t tokens) {
   } else {
     bytes += tokens * info.state_bytes_per_token();
   }
-  if (info.state_bytes_cap() > 0)
+  if (info.state_bytes_cap() > 0) {
     bytes = std::min(bytes, info.state_bytes_cap());
+  }
   return bytes;
 }
 

@@ -155,8 +155,9 @@ TEST(VectorOpsTest, RmsNormMatchesNaivePerRow) {
   RmsNorm(x.data(), g.data(), eps, rows, n, y.data());
   for (int64_t r = 0; r < rows; ++r) {
     double sum_sq = 0;
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = 0; i < n; ++i) {
       sum_sq += double{x[r * n + i]} * x[r * n + i];
+    }
     const double inv = 1.0 / std::sqrt(sum_sq / n + eps);
     for (int64_t i = 0; i < n; ++i) {
       const double want = x[r * n + i] * inv * g[i];
@@ -333,7 +334,8 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
   const float keys[3][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}};
   for (int s = 0; s < 3; ++s) {
     Copy(keys[s], kv.Key(0, s), kv_dim);
-    for (int i = 0; i < kv_dim; ++i) kv.Value(0, s)[i] = float(s * 10 + i);
+    for (int i = 0; i < kv_dim; ++i)
+      kv.Value(0, s)[i] = static_cast<float>(s * 10 + i);
   }
   const float q[4] = {0, 0, 1, 0};
   float scores[3], out[4], probs[3];

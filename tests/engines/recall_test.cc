@@ -136,8 +136,9 @@ absl::StatusOr<std::vector<int64_t>> StateBytesAt(
     std::vector<int32_t> tokens(context - done);
     for (int32_t& t : tokens) t = pick(rng);
     if (!tokens.empty()) {
-      if (absl::Status s = (*session)->Reserve(tokens.size()); !s.ok())
+      if (absl::Status s = (*session)->Reserve(tokens.size()); !s.ok()) {
         return s;
+      }
       if (absl::Status s = engine.Prefill(session->get(), tokens, nullptr);
           !s.ok()) {
         return s;

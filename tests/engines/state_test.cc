@@ -39,7 +39,7 @@ TEST(KvBlockPoolTest, AllocatesUpToTheBudgetThenExhaustsNamingTheEngine) {
     absl::StatusOr<float*> block = pool.AllocateBlock();
     ASSERT_TRUE(block.ok()) << block.status();
     // Writable over its whole size (ASan checks the extent) and 64-aligned.
-    std::fill(*block, *block + 256 / 4, float(i));
+    std::fill(*block, *block + 256 / 4, static_cast<float>(i));
     EXPECT_EQ(reinterpret_cast<uintptr_t>(*block) % 64, 0u);
     EXPECT_TRUE(blocks.insert(*block).second) << "block handed out twice";
     EXPECT_EQ(pool.used_blocks(), i + 1);
@@ -243,7 +243,7 @@ TEST(KvBlockTableTest, SlotsAddressDistinctRowsAcrossBlocks) {
 
   const int64_t slots = table.capacity_slots();
   auto code = [](int l, int kind, int64_t s, int i) {
-    return float(((l * 2 + kind) * 100 + s) * 10 + i);
+    return static_cast<float>(((l * 2 + kind) * 100 + s) * 10 + i);
   };
   for (int l = 0; l < kLayers; ++l) {
     for (int64_t s = 0; s < slots; ++s) {
@@ -306,8 +306,8 @@ TEST(KvBlockTableTest, CopyFromDuplicatesEveryBlockIndependently) {
   KvBlockTable source(&pool, kLayers, kKvDim, kBlockTokens);
   ASSERT_TRUE(source.EnsureSlots(7).ok());  // 2 blocks
   for (int64_t s = 0; s < source.capacity_slots(); ++s) {
-    source.Key(1, s)[0] = float(s);
-    source.Value(0, s)[2] = float(-s);
+    source.Key(1, s)[0] = static_cast<float>(s);
+    source.Value(0, s)[2] = static_cast<float>(-s);
   }
   {
     KvBlockTable copy(&pool, kLayers, kKvDim, kBlockTokens);
@@ -353,7 +353,7 @@ TEST(PagedKvCacheTest, GrowsOneBlockAtATimeAndPredictsItsBytes) {
     ASSERT_TRUE(cache.Reserve(1).ok());
     EXPECT_EQ(cache.next_slot(), t);
     EXPECT_EQ(cache.held_after(), t + 1);
-    cache.table().Key(0, cache.next_slot())[0] = float(t);
+    cache.table().Key(0, cache.next_slot())[0] = static_cast<float>(t);
     cache.Advance();
     EXPECT_EQ(cache.tokens(), t + 1);
     const int64_t want =
@@ -394,7 +394,7 @@ TEST(PagedKvCacheTest, CopyFromContinuesAtTheSamePosition) {
   PagedKvCache source(&pool, 1, 2, 4);
   for (int t = 0; t < 9; ++t) {
     ASSERT_TRUE(source.Reserve(1).ok());
-    source.table().Key(0, source.next_slot())[1] = float(t);
+    source.table().Key(0, source.next_slot())[1] = static_cast<float>(t);
     source.Advance();
   }
   PagedKvCache copy(&pool, 1, 2, 4);
@@ -428,7 +428,7 @@ TEST(RingWindowKvTest, WrapsAroundAndStopsGrowingAtTheWindow) {
     ASSERT_TRUE(ring.Reserve(1).ok());
     ASSERT_EQ(ring.next_slot(), t % window);
     ASSERT_EQ(ring.held_after(), std::min<int64_t>(window, t + 1));
-    ring.table().Value(1, ring.next_slot())[1] = float(t);
+    ring.table().Value(1, ring.next_slot())[1] = static_cast<float>(t);
     ring.Advance();
     const int64_t want = (std::min<int64_t>(t + 1, window) + block_tokens - 1) /
                          block_tokens * block_bytes;
@@ -453,7 +453,7 @@ TEST(RingWindowKvTest, CopyFromKeepsTheRingPosition) {
   RingWindowKv source(&pool, 1, 2, 4, /*window=*/6);
   for (int t = 0; t < 15; ++t) {
     ASSERT_TRUE(source.Reserve(1).ok());
-    source.table().Value(0, source.next_slot())[0] = float(t);
+    source.table().Value(0, source.next_slot())[0] = static_cast<float>(t);
     source.Advance();
   }
   RingWindowKv copy(&pool, 1, 2, 4, 6);
@@ -523,7 +523,7 @@ TEST(FixedStateTest, CopyFromCopiesContentsAndChargesBoth) {
   absl::StatusOr<FixedState> b = FixedState::Create(&pool, 16);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(b.ok());
-  for (int i = 0; i < 16; ++i) a->data()[i] = float(i * i);
+  for (int i = 0; i < 16; ++i) a->data()[i] = static_cast<float>(i * i);
   b->CopyFrom(*a);
   for (int i = 0; i < 16; ++i) EXPECT_EQ(b->data()[i], float(i * i));
   b->data()[5] = -1.0f;

@@ -47,7 +47,7 @@ std::map<std::string, double> ParseMetrics(const std::string& text) {
         !absl::SimpleAtod(line.substr(space + 1), &value)) {
       continue;
     }
-    samples[std::string(line.substr(0, space))] = value;
+    samples[std::string{line.substr(0, space)}] = value;
   }
   return samples;
 }
@@ -73,7 +73,7 @@ GenerateResult RunGenerate(v1::Trilemma::Stub& stub,
 }
 
 v1::GenerateRequest MakeGenerate(const std::string& engine,
-                                 std::vector<int32_t> prompt,
+                                 const std::vector<int32_t>& prompt,
                                  int32_t max_new_tokens) {
   v1::GenerateRequest request;
   request.set_engine(engine);
@@ -136,7 +136,8 @@ bool SessionClient::Open(const std::string& engine, const v1::Limits& limits) {
   return event && event->has_opened();
 }
 
-std::optional<v1::Summary> SessionClient::Append(std::vector<int32_t> tokens) {
+std::optional<v1::Summary> SessionClient::Append(
+    const std::vector<int32_t>& tokens) {
   v1::SessionRequest request;
   for (int32_t t : tokens) request.mutable_append()->add_tokens(t);
   if (!Send(request)) return std::nullopt;
@@ -144,8 +145,8 @@ std::optional<v1::Summary> SessionClient::Append(std::vector<int32_t> tokens) {
 }
 
 std::optional<v1::Summary> SessionClient::Generate(
-    std::vector<int32_t> prompt, int32_t max_new_tokens,
-    std::vector<int32_t>* tokens, std::vector<int32_t> expected) {
+    const std::vector<int32_t>& prompt, int32_t max_new_tokens,
+    std::vector<int32_t>* tokens, const std::vector<int32_t>& expected) {
   v1::SessionRequest request;
   v1::GenerateTurn* turn = request.mutable_generate();
   for (int32_t t : prompt) turn->add_prompt(t);

@@ -43,7 +43,7 @@ GenerateResult RunGenerate(v1::Trilemma::Stub& stub,
                            const v1::GenerateRequest& request);
 
 v1::GenerateRequest MakeGenerate(const std::string& engine,
-                                 std::vector<int32_t> prompt,
+                                 const std::vector<int32_t>& prompt,
                                  int32_t max_new_tokens);
 
 // One Session stream, driven request by request.
@@ -63,11 +63,11 @@ class SessionClient {
   void Cancel() { context_.TryCancel(); }
 
   bool Open(const std::string& engine, const v1::Limits& limits = {});
-  std::optional<v1::Summary> Append(std::vector<int32_t> tokens);
-  std::optional<v1::Summary> Generate(std::vector<int32_t> prompt,
-                                      int32_t max_new_tokens,
-                                      std::vector<int32_t>* tokens = nullptr,
-                                      std::vector<int32_t> expected = {});
+  std::optional<v1::Summary> Append(const std::vector<int32_t>& tokens);
+  std::optional<v1::Summary> Generate(
+      const std::vector<int32_t>& prompt, int32_t max_new_tokens,
+      std::vector<int32_t>* tokens = nullptr,
+      const std::vector<int32_t>& expected = {});
 
  private:
   grpc::ClientContext context_;

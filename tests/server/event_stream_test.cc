@@ -52,8 +52,9 @@ TEST(EventStreamTest, OneWriteInFlightThenFinishAfterTheLastEvent) {
   stream.OnWriteDone(true);
   stream.OnWriteDone(true);
   ASSERT_EQ(writer.written.size(), 3u);
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(writer.written[i].token().token(), i + 1);
+  }
   // Token 1 went out alone; 2 had 3 queued behind it, so the transport may
   // hold it back; 3 was the last queued and must go out.
   EXPECT_EQ(writer.held_back, (std::vector<bool>{false, true, false}));
