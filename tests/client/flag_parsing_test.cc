@@ -23,7 +23,6 @@ namespace trilemma::client {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 MATCHER_P(InvalidArgumentWith, text, "") {
   return arg.status().code() == absl::StatusCode::kInvalidArgument &&

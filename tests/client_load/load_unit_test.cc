@@ -419,8 +419,9 @@ TEST(LengthDistributionTest, ParsesAndSamplesWithinBounds) {
       ParseLengthDistribution("--x", "normal:100:10", 1, 1000);
   ASSERT_TRUE(normal.ok());
   double sum = 0;
-  for (int i = 0; i < 4000; ++i)
+  for (int i = 0; i < 4000; ++i) {
     sum += static_cast<double>(normal->Sample(rng));
+  }
   EXPECT_NEAR(sum / 4000, 100, 1.0);
   // Clamped to the bounds.
   absl::StatusOr<LengthDistribution> wide =

@@ -35,7 +35,7 @@ using testing::XmlElement;
 
 v1::EngineInfo Engine(const std::string& name, const std::string& family,
                       bool efficient, bool compact, bool recall,
-                      std::map<std::string, std::string> knobs = {}) {
+                      const std::map<std::string, std::string>& knobs = {}) {
   v1::EngineInfo info;
   info.set_name(name);
   info.set_family(family);

@@ -60,7 +60,7 @@ class Parser {
   std::string Name() {
     const size_t start = pos_;
     while (pos_ < text_.size() && IsNameChar(text_[pos_])) ++pos_;
-    return std::string(text_.substr(start, pos_ - start));
+    return std::string{text_.substr(start, pos_ - start)};
   }
   absl::StatusOr<std::string> Decode(absl::string_view raw) const {
     std::string out;
@@ -172,7 +172,7 @@ class Parser {
 
 void Collect(const XmlElement& e, absl::string_view attribute,
              absl::string_view value, std::vector<const XmlElement*>* out) {
-  auto it = e.attributes.find(std::string(attribute));
+  auto it = e.attributes.find(std::string{attribute});
   if (it != e.attributes.end() && it->second == value) out->push_back(&e);
   for (const XmlElement& child : e.children) {
     Collect(child, attribute, value, out);

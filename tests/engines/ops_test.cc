@@ -334,8 +334,9 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
   const float keys[3][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}};
   for (int s = 0; s < 3; ++s) {
     Copy(keys[s], kv.Key(0, s), kv_dim);
-    for (int i = 0; i < kv_dim; ++i)
+    for (int i = 0; i < kv_dim; ++i) {
       kv.Value(0, s)[i] = static_cast<float>(s * 10 + i);
+    }
   }
   const float q[4] = {0, 0, 1, 0};
   float scores[3], out[4], probs[3];

@@ -144,7 +144,7 @@ TEST(ExternalKvStoreTest, ExactSearchRanksByInnerProductTiesToTheOlder) {
   const std::vector<std::vector<float>> keys = {
       Unit(4, 0), Unit(4, 1), Unit(4, 0), Unit(4, 0, 0.5f), Unit(4, 0, 2.0f)};
   for (size_t i = 0; i < keys.size(); ++i) {
-    const std::vector<float> value = Unit(4, i % 4, float(i));
+    const std::vector<float> value = Unit(4, i % 4, static_cast<float>(i));
     ASSERT_TRUE(store.Append(keys[i].data(), value.data()).ok());
   }
   ASSERT_EQ(store.size(), 5);
