@@ -22,9 +22,6 @@
 #include "client/recall_command.h"
 
 // Shared with `recall` (defined in recall_command.cc).
-ABSL_DECLARE_FLAG(std::string, engines);
-ABSL_DECLARE_FLAG(std::string, pairs);
-ABSL_DECLARE_FLAG(int32_t, queries);
 
 ABSL_FLAG(int32_t, concurrency, 0,
           "load: closed loop with this many requests in flight (default 8 "
@@ -78,8 +75,6 @@ ABSL_FLAG(std::string, out, "",
 namespace trilemma::client {
 namespace {
 
-constexpr int64_t kMaxPairs = 1 << 20;
-constexpr int32_t kMaxQueries = 1 << 20;
 constexpr int64_t kMaxTokens = 1 << 20;
 
 absl::StatusOr<std::vector<double>> ParseDepths(absl::string_view text) {
@@ -103,13 +98,9 @@ absl::StatusOr<LoadCommandOptions> LoadOptionsFromFlags() {
   LoadRunOptions& run = options.run;
   WorkloadOptions& workload = run.workload;
 
-  const std::string engines = absl::GetFlag(FLAGS_engines);
-  if (engines != "all") {
-    absl::StatusOr<std::vector<std::string>> names =
-        ParseNameList("--engines", engines);
-    if (!names.ok()) return names.status();
-    options.engines = *std::move(names);
-  }
+  absl::StatusOr<std::vector<std::string>> engines = EnginesFlag();
+  if (!engines.ok()) return engines.status();
+  options.engines = *std::move(engines);
 
   run.rate = absl::GetFlag(FLAGS_rate);
   run.concurrency = absl::GetFlag(FLAGS_concurrency);
@@ -151,15 +142,12 @@ absl::StatusOr<LoadCommandOptions> LoadOptionsFromFlags() {
       ParseWorkloadMix("--workload", options.workload);
   if (!mix.ok()) return mix.status();
   workload.mix = *std::move(mix);
-  absl::StatusOr<std::vector<int64_t>> pairs =
-      ParseIntList("--pairs", absl::GetFlag(FLAGS_pairs), 1, kMaxPairs);
+  absl::StatusOr<std::vector<int64_t>> pairs = PairsFlag();
   if (!pairs.ok()) return pairs.status();
   workload.pairs.assign(pairs->begin(), pairs->end());
-  workload.queries = absl::GetFlag(FLAGS_queries);
-  if (workload.queries < 1 || workload.queries > kMaxQueries) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--queries: ", workload.queries, " not in [1, ", kMaxQueries, "]"));
-  }
+  absl::StatusOr<int32_t> queries = QueriesFlag();
+  if (!queries.ok()) return queries.status();
+  workload.queries = *queries;
   workload.noise = absl::GetFlag(FLAGS_noise);
   if (workload.noise < 0 || workload.noise > kMaxTokens) {
     return absl::InvalidArgumentError(absl::StrCat(

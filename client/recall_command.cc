@@ -79,24 +79,36 @@ std::string AskQueries(SessionStream& session, const MqarWorkload& workload,
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> EnginesFlag() {
+  const std::string engines = absl::GetFlag(FLAGS_engines);
+  if (engines == "all") return std::vector<std::string>();
+  return ParseNameList("--engines", engines);
+}
+
+absl::StatusOr<std::vector<int64_t>> PairsFlag() {
+  return ParseIntList("--pairs", absl::GetFlag(FLAGS_pairs), 1, kMaxPairs);
+}
+
+absl::StatusOr<int32_t> QueriesFlag() {
+  const int32_t queries = absl::GetFlag(FLAGS_queries);
+  if (queries < 1 || queries > kMaxQueries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--queries: ", queries, " not in [1, ", kMaxQueries, "]"));
+  }
+  return queries;
+}
+
 absl::StatusOr<RecallOptions> RecallOptionsFromFlags() {
   RecallOptions options;
-  const std::string engines = absl::GetFlag(FLAGS_engines);
-  if (engines != "all") {
-    absl::StatusOr<std::vector<std::string>> names =
-        ParseNameList("--engines", engines);
-    if (!names.ok()) return names.status();
-    options.engines = *std::move(names);
-  }
-  absl::StatusOr<std::vector<int64_t>> pairs =
-      ParseIntList("--pairs", absl::GetFlag(FLAGS_pairs), 1, kMaxPairs);
+  absl::StatusOr<std::vector<std::string>> engines = EnginesFlag();
+  if (!engines.ok()) return engines.status();
+  options.engines = *std::move(engines);
+  absl::StatusOr<std::vector<int64_t>> pairs = PairsFlag();
   if (!pairs.ok()) return pairs.status();
   options.pairs.assign(pairs->begin(), pairs->end());
-  options.queries = absl::GetFlag(FLAGS_queries);
-  if (options.queries < 1 || options.queries > kMaxQueries) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--queries: ", options.queries, " not in [1, ", kMaxQueries, "]"));
-  }
+  absl::StatusOr<int32_t> queries = QueriesFlag();
+  if (!queries.ok()) return queries.status();
+  options.queries = *queries;
   const std::optional<uint64_t> seed = absl::GetFlag(FLAGS_seed);
   if (seed.has_value()) {
     options.seed = *seed;

@@ -40,6 +40,14 @@ struct RecallOptions {
   OutputFormat format = OutputFormat::kTable;
 };
 
+// The flags `recall` defines and `load` and `sweep` share, read and checked
+// (INVALID_ARGUMENT naming the flag): --engines (empty for "all"), --pairs
+// (each in [1, 2^20]; vocab/2 is checked per engine) and --queries (in
+// [1, 2^20]).
+absl::StatusOr<std::vector<std::string>> EnginesFlag();
+absl::StatusOr<std::vector<int64_t>> PairsFlag();
+absl::StatusOr<int32_t> QueriesFlag();
+
 // The options the --engines, --pairs, --queries, --seed and --format flags
 // describe; a random seed when --seed is unset. INVALID_ARGUMENT naming the
 // flag otherwise.

@@ -25,9 +25,6 @@
 #include "client/sweep_analysis.h"
 
 // Shared with `recall` (defined in recall_command.cc).
-ABSL_DECLARE_FLAG(std::string, engines);
-ABSL_DECLARE_FLAG(std::string, pairs);
-ABSL_DECLARE_FLAG(int32_t, queries);
 
 ABSL_FLAG(std::string, contexts, "0,1024,4096",
           "sweep: filler lengths (tokens between the stored pairs and the "
@@ -41,9 +38,7 @@ ABSL_FLAG(int32_t, parallel, 2,
 namespace trilemma::client {
 namespace {
 
-constexpr int64_t kMaxPairs = 1 << 20;
 constexpr int64_t kMaxFiller = 1 << 22;
-constexpr int32_t kMaxQueries = 1 << 20;
 
 std::string FinishText(const v1::Summary& summary) {
   return absl::StrCat(v1::FinishReason_Name(summary.finish_reason()),
@@ -71,20 +66,15 @@ std::string AppendAll(SessionStream& session,
 
 absl::StatusOr<SweepOptions> SweepOptionsFromFlags() {
   SweepOptions options;
-  const std::string engines = absl::GetFlag(FLAGS_engines);
-  if (engines != "all") {
-    absl::StatusOr<std::vector<std::string>> names =
-        ParseNameList("--engines", engines);
-    if (!names.ok()) return names.status();
-    options.engines = *std::move(names);
-  }
+  absl::StatusOr<std::vector<std::string>> engines = EnginesFlag();
+  if (!engines.ok()) return engines.status();
+  options.engines = *std::move(engines);
   // --pairs is shared with `recall`; at its default the sweep uses its own
   // finer grid.
   const absl::CommandLineFlag* pairs_flag = absl::FindCommandLineFlag("pairs");
   if (pairs_flag == nullptr ||
       pairs_flag->CurrentValue() != pairs_flag->DefaultValue()) {
-    absl::StatusOr<std::vector<int64_t>> pairs =
-        ParseIntList("--pairs", absl::GetFlag(FLAGS_pairs), 1, kMaxPairs);
+    absl::StatusOr<std::vector<int64_t>> pairs = PairsFlag();
     if (!pairs.ok()) return pairs.status();
     options.pairs.assign(pairs->begin(), pairs->end());
   }
@@ -97,11 +87,9 @@ absl::StatusOr<SweepOptions> SweepOptionsFromFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("--repeats: ", options.repeats, " not in [1, 1000]"));
   }
-  options.queries = absl::GetFlag(FLAGS_queries);
-  if (options.queries < 1 || options.queries > kMaxQueries) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--queries: ", options.queries, " not in [1, ", kMaxQueries, "]"));
-  }
+  absl::StatusOr<int32_t> queries = QueriesFlag();
+  if (!queries.ok()) return queries.status();
+  options.queries = *queries;
   options.parallel = absl::GetFlag(FLAGS_parallel);
   if (options.parallel < 1 || options.parallel > 64) {
     return absl::InvalidArgumentError(

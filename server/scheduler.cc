@@ -352,8 +352,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     s->NotePeak();
     admitted_.push_back(s);
     if (s->preempted) {
-      s->preempted = false;
-      s->replayed = 0;
+      s->preempted = false;  // recomputes from replayed == 0 (Preempt)
       continue;
     }
     s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
