@@ -126,10 +126,13 @@ class Engine {
 
 // What a factory gets: the hosted name, the family, the knobs as strings
 // (validated by the family; unknown knobs are INVALID_ARGUMENT) and the state
-// budget of the pool the engine creates.
+// budget of the pool the engine creates. With `checkpoint` set the engine is
+// loaded from that Hugging Face model directory instead, and the family comes
+// from its config.json (docs/checkpoints.md).
 struct EngineSpec {
   std::string name;
   std::string family;
+  std::string checkpoint;
   std::map<std::string, std::string> knobs;
   int64_t state_budget_bytes = int64_t{1} << 30;
 };

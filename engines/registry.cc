@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engines/weights/checkpoint_dir.h"
+#include "engines/weights/hf_config.h"
 
 namespace trilemma {
 namespace {
@@ -14,7 +16,60 @@ std::map<std::string, EngineFamily>& Families() {
   return *families;
 }
 
+std::map<std::string, CheckpointArchitecture>& Architectures() {
+  static auto* architectures =
+      new std::map<std::string, CheckpointArchitecture>();
+  return *architectures;
+}
+
+absl::Status CheckNameAndBudget(const EngineSpec& spec) {
+  if (spec.name.empty()) {
+    return absl::InvalidArgumentError("name: an engine needs a name");
+  }
+  if (spec.state_budget_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state_budget_bytes: must be positive, got ", spec.state_budget_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateCheckpointEngine(
+    const EngineSpec& spec) {
+  absl::StatusOr<std::unique_ptr<CheckpointDir>> opened =
+      CheckpointDir::Open(spec.checkpoint);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<CheckpointDir> dir = *std::move(opened);
+  absl::StatusOr<HfConfig> config = dir->Config();
+  if (!config.ok()) return config.status();
+  const std::vector<std::string> names = config->StringList("architectures");
+  if (absl::Status s = config->Finish(); !s.ok()) return s;
+  for (const std::string& name : names) {
+    auto it = Architectures().find(name);
+    if (it == Architectures().end()) continue;
+    EngineSpec resolved = spec;
+    resolved.family = it->second.family;
+    return it->second.loader(resolved, std::move(dir));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(config->path(), ": architectures [",
+                   absl::StrJoin(names, ", "), "] not supported; supported: ",
+                   absl::StrJoin(SupportedCheckpointArchitectures(), ", ")));
+}
+
 }  // namespace
+
+bool RegisterCheckpointArchitecture(CheckpointArchitecture architecture) {
+  std::string name = architecture.hf_name;
+  return Architectures().emplace(name, std::move(architecture)).second;
+}
+
+std::vector<std::string> SupportedCheckpointArchitectures() {
+  std::vector<std::string> names;
+  for (const auto& [name, architecture] : Architectures()) {
+    names.push_back(name);
+  }
+  return names;
+}
 
 bool RegisterEngineFamily(EngineFamily family) {
   std::string name = family.name;
@@ -29,6 +84,10 @@ std::vector<const EngineFamily*> RegisteredEngineFamilies() {
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineSpec& spec) {
+  if (!spec.checkpoint.empty()) {
+    if (absl::Status s = CheckNameAndBudget(spec); !s.ok()) return s;
+    return CreateCheckpointEngine(spec);
+  }
   auto it = Families().find(spec.family);
   if (it == Families().end()) {
     std::vector<std::string> names;
@@ -37,13 +96,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineSpec& spec) {
         absl::StrCat("family: unknown engine family '", spec.family,
                      "'; registered: ", absl::StrJoin(names, ", ")));
   }
-  if (spec.name.empty()) {
-    return absl::InvalidArgumentError("name: an engine needs a name");
-  }
-  if (spec.state_budget_bytes <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "state_budget_bytes: must be positive, got ", spec.state_budget_bytes));
-  }
+  if (absl::Status s = CheckNameAndBudget(spec); !s.ok()) return s;
   return it->second.factory(spec);
 }
 

@@ -50,6 +50,27 @@ struct EngineFamily {
   int display_order = 100;
 };
 
+class CheckpointDir;
+
+// A checkpoint architecture: the Hugging Face `architectures` name a model
+// directory's config.json gives (e.g. "LlamaForCausalLM") and the loader that
+// builds an engine from such a directory. The loader keeps `dir` alive as
+// long as the engine uses its mapped tensors.
+using CheckpointLoader = std::function<absl::StatusOr<std::unique_ptr<Engine>>(
+    const EngineSpec&, std::shared_ptr<CheckpointDir> dir)>;
+struct CheckpointArchitecture {
+  std::string hf_name;
+  std::string family;  // the engine folder, reported in EngineInfo.family
+  CheckpointLoader loader;
+};
+
+// Registers a checkpoint architecture (static initialisers, like families).
+// REQUIRES: hf_name is not registered yet.
+bool RegisterCheckpointArchitecture(CheckpointArchitecture architecture);
+
+// The registered Hugging Face architecture names, sorted.
+std::vector<std::string> SupportedCheckpointArchitectures();
+
 // Registers a family. Called from static initialisers; not thread-safe with
 // concurrent lookups (all registration happens before main).
 // REQUIRES: the name is not registered yet.
@@ -60,6 +81,10 @@ std::vector<const EngineFamily*> RegisteredEngineFamilies();
 
 // Creates an engine of spec.family. INVALID_ARGUMENT naming `family` when no
 // such family is registered, or whatever the factory returns for bad knobs.
+// With spec.checkpoint set, opens that model directory and dispatches on its
+// config.json `architectures`: NOT_FOUND for a missing directory or file,
+// INVALID_ARGUMENT naming the file for a bad one or an unsupported
+// architecture (listing the supported ones).
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const EngineSpec& spec);
 
 // The specs of every non-hidden family's default presets, in a stable order.
@@ -74,5 +99,11 @@ std::vector<EngineSpec> DefaultEngineSpecs();
   [[maybe_unused]] static const bool TRILEMMA_CONCAT_( \
       trilemma_registered_family_, __LINE__) =         \
       ::trilemma::RegisterEngineFamily(__VA_ARGS__)
+
+// Registers a CheckpointArchitecture at static-initialisation time.
+#define TRILEMMA_REGISTER_CHECKPOINT_ARCHITECTURE(...) \
+  [[maybe_unused]] static const bool TRILEMMA_CONCAT_( \
+      trilemma_registered_architecture_, __LINE__) =   \
+      ::trilemma::RegisterCheckpointArchitecture(__VA_ARGS__)
 
 #endif  // TRILEMMA_ENGINES_REGISTRY_H_

@@ -63,9 +63,16 @@ absl::StatusOr<std::vector<EngineSpec>> ParseServerConfig(
   for (int i = 0; i < config.engines_size(); ++i) {
     const v1::EngineConfig& e = config.engines(i);
     const std::string field = absl::StrCat("config.engines[", i, "]");
-    if (e.family().empty()) {
+    if (e.family().empty() == e.checkpoint().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, e.family().empty()
+                     ? ".family: required (or a checkpoint directory)"
+                     : ".checkpoint: a checkpoint engine takes its family "
+                       "from config.json; leave family empty"));
+    }
+    if (!e.checkpoint().empty() && e.name().empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ".family: required"));
+          absl::StrCat(field, ".name: required for a checkpoint engine"));
     }
     if (e.state_budget_bytes() < 0) {
       return absl::InvalidArgumentError(
@@ -75,6 +82,7 @@ absl::StatusOr<std::vector<EngineSpec>> ParseServerConfig(
     EngineSpec spec;
     spec.name = e.name().empty() ? e.family() : e.name();
     spec.family = e.family();
+    spec.checkpoint = e.checkpoint();
     spec.knobs.insert(e.knobs().begin(), e.knobs().end());
     spec.state_budget_bytes = e.state_budget_bytes() > 0
                                   ? e.state_budget_bytes()
@@ -109,6 +117,19 @@ absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
     for (EngineSpec& spec : set) {
       spec.state_budget_bytes = options.default_budget_bytes;
     }
+  }
+
+  for (const std::string& flag : options.checkpoints) {
+    const size_t eq = flag.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint: expected NAME=DIR, got '", flag, "'"));
+    }
+    EngineSpec spec;
+    spec.name = flag.substr(0, eq);
+    spec.checkpoint = flag.substr(eq + 1);
+    spec.state_budget_bytes = options.default_budget_bytes;
+    set.push_back(std::move(spec));
   }
 
   std::vector<EngineSpec> specs;
@@ -153,6 +174,23 @@ absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
     return absl::InvalidArgumentError("engines: no engine to host");
   }
   return specs;
+}
+
+std::vector<std::string> RepeatedFlagValues(int argc, char** argv,
+                                            absl::string_view name) {
+  std::vector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "--")) absl::ConsumePrefix(&arg, "-");
+    if (!absl::ConsumePrefix(&arg, name)) continue;
+    if (absl::ConsumePrefix(&arg, "=")) {
+      values.emplace_back(arg);
+    } else if (arg.empty() && i + 1 < argc) {
+      values.emplace_back(argv[++i]);
+    }
+  }
+  return values;
 }
 
 absl::StatusOr<std::unique_ptr<EngineHost>> EngineHost::Create(

@@ -34,13 +34,17 @@ namespace trilemma {
 struct EngineHostOptions {
   // Comma-separated hosted names to keep; empty keeps the whole set.
   std::string engines;
+  // "NAME=DIR" checkpoint engines hosted beside the preset or config set
+  // (--checkpoint; docs/checkpoints.md).
+  std::vector<std::string> checkpoints;
   // Path of a text-format ServerConfig; empty hosts the default presets.
   std::string config_path;
   // Budget of engines that do not set their own.
   int64_t default_budget_bytes = int64_t{1} << 30;
 };
 
-// The specs to host. INVALID_ARGUMENT naming the field for a bad config,
+// The specs to host. INVALID_ARGUMENT naming the field for a bad config, a
+// --checkpoint value that is not NAME=DIR,
 // an unknown --engines name, a duplicate name or a non-positive budget;
 // NOT_FOUND for a missing config file.
 absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
@@ -50,6 +54,11 @@ absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
 // `default_budget_bytes`; an empty name takes the family's).
 absl::StatusOr<std::vector<EngineSpec>> ParseServerConfig(
     absl::string_view text, int64_t default_budget_bytes);
+
+// Every value given to flag `name` on the command line, in order, in the
+// forms --name=V, -name=V, --name V and -name V (absl keeps only the last).
+std::vector<std::string> RepeatedFlagValues(int argc, char** argv,
+                                            absl::string_view name);
 
 class EngineHost {
  public:

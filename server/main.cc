@@ -11,12 +11,14 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/engine_host.h"
@@ -30,6 +32,13 @@ ABSL_FLAG(std::string, engines, "",
           "Comma-separated engine names to host (default: every registered "
           "family's default presets, or every engine of --config). May also "
           "name presets of hidden families.");
+// absl keeps only the last value of a repeated flag; main() collects every
+// occurrence from argv itself (RepeatedFlagValues) and uses those.
+ABSL_FLAG(
+    std::vector<std::string>, checkpoint, {},
+    "NAME=DIR: also host the Hugging Face model directory DIR (config.json "
+    "+ safetensors; GPT-NeoX, Llama, Mamba) as engine NAME; repeatable "
+    "or comma-separated");
 ABSL_FLAG(std::string, config, "",
           "Path of a protobuf text-format trilemma.v1.ServerConfig listing "
           "the engines (name, family, knobs, state_budget_bytes); replaces "
@@ -85,6 +94,14 @@ int main(int argc, char** argv) {
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> checkpoints;
+  for (const std::string& value :
+       trilemma::RepeatedFlagValues(argc, argv, "checkpoint")) {
+    for (absl::string_view part :
+         absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      checkpoints.emplace_back(part);
+    }
+  }
   // Debian's Abseil is built with Mutex deadlock detection on, which keeps a
   // lock-order graph on every lock (~1% of a streamed token's cost). Tests
   // keep it; serving does not need it.
@@ -100,6 +117,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::vector<trilemma::EngineSpec>> specs =
       trilemma::ResolveEngineSpecs(
           {.engines = absl::GetFlag(FLAGS_engines),
+           .checkpoints = checkpoints,
            .config_path = absl::GetFlag(FLAGS_config),
            .default_budget_bytes = absl::GetFlag(FLAGS_state_budget_bytes)});
   if (!specs.ok()) {

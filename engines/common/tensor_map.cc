@@ -18,6 +18,18 @@ float* TensorMap::Add(const std::string& name, std::vector<int64_t> shape) {
   return t.data.data();
 }
 
+int64_t Tensor::size() const {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1},
+                         std::multiplies<int64_t>());
+}
+
+void TensorMap::AddView(const std::string& name, std::vector<int64_t> shape,
+                        const float* data) {
+  Tensor& t = tensors_[name];
+  t.shape = std::move(shape);
+  t.view = data;
+}
+
 const Tensor& TensorMap::Get(const std::string& name) const {
   return tensors_.at(name);
 }
@@ -86,7 +98,7 @@ absl::Status TensorMap::WriteNpyDir(const std::string& dir) const {
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir));
   for (const auto& [name, t] : tensors_) {
     absl::Status s =
-        WriteNpy(absl::StrCat(dir, "/", name, ".npy"), t.shape, t.data.data());
+        WriteNpy(absl::StrCat(dir, "/", name, ".npy"), t.shape, t.ptr());
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,14 @@
 
 namespace trilemma {
 
+// A named tensor: owned floats (`data`, what preset builders fill) or a view
+// of floats owned elsewhere (a checkpoint's mapped file; `data` is empty).
 struct Tensor {
   std::vector<int64_t> shape;
-  std::vector<float> data;  // row-major
-  int64_t size() const { return static_cast<int64_t>(data.size()); }
+  std::vector<float> data;      // row-major; empty for a view
+  const float* view = nullptr;  // set for a view
+  const float* ptr() const { return view != nullptr ? view : data.data(); }
+  int64_t size() const;
 };
 
 class TensorMap {
@@ -32,10 +37,17 @@ class TensorMap {
   float* Add(const std::string& name, std::vector<int64_t> shape);
   // REQUIRES: Has(name).
   const Tensor& Get(const std::string& name) const;
-  const float* Data(const std::string& name) const {
-    return Get(name).data.data();
-  }
+  const float* Data(const std::string& name) const { return Get(name).ptr(); }
+  // REQUIRES: `name` is owned, not a view.
   float* Mutable(const std::string& name);
+  // Adds a view of `data` (row-major, `shape`), which must stay valid while
+  // this map lives: hand its owner to Retain. REQUIRES: `name` is new.
+  void AddView(const std::string& name, std::vector<int64_t> shape,
+               const float* data);
+  // Keeps `owner` (e.g. a mapped checkpoint) alive as long as this map.
+  void Retain(std::shared_ptr<const void> owner) {
+    owners_.push_back(std::move(owner));
+  }
   bool Has(const std::string& name) const { return tensors_.contains(name); }
   const std::map<std::string, Tensor>& all() const { return tensors_; }
   // Sum of all tensor sizes in floats.
@@ -47,6 +59,7 @@ class TensorMap {
 
  private:
   std::map<std::string, Tensor> tensors_;
+  std::vector<std::shared_ptr<const void>> owners_;
 };
 
 // Writes one float array as a .npy file with the given shape.

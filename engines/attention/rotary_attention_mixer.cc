@@ -1,0 +1,92 @@
+#include "engines/attention/rotary_attention_mixer.h"
+
+#include <cmath>
+#include <vector>
+
+#include "engines/ops/matmul.h"
+#include "engines/ops/vector_ops.h"
+
+namespace trilemma {
+
+RotaryAttentionMixer::RotaryAttentionMixer(const Config& config,
+                                           const Weights& weights)
+    : config_(config),
+      w_(weights),
+      rotary_(config.head_dim, config.rotary_dims, config.rope_theta),
+      scale_(1.0f / std::sqrt(static_cast<float>(config.head_dim))) {}
+
+void RotaryAttentionMixer::Forward(const float* x,
+                                   absl::Span<const MixerRow> rows,
+                                   float* out) const {
+  const int64_t r_count = static_cast<int64_t>(rows.size());
+  const int d = config_.d_model, hd = config_.head_dim;
+  const int q_dim = config_.heads * hd, kv_dim = config_.kv_heads * hd;
+  thread_local std::vector<float> qkv, q, k, v, o, scores, cos_sin;
+  q.resize(r_count * q_dim);
+  k.resize(r_count * kv_dim);
+  v.resize(r_count * kv_dim);
+  o.resize(r_count * q_dim);
+  cos_sin.resize(config_.rotary_dims);
+  if (w_.qkv != nullptr) {
+    // qkv: [R, H, 3, hd] -> q, k, v: [R, H, hd]
+    qkv.resize(r_count * 3 * q_dim);
+    ops::Linear(x, r_count, d, w_.qkv, 3 * q_dim, qkv.data());
+    if (w_.qkv_bias != nullptr) {
+      ops::AddBias(w_.qkv_bias, r_count, 3 * q_dim, qkv.data());
+    }
+    for (int64_t r = 0; r < r_count; ++r) {
+      for (int h = 0; h < config_.heads; ++h) {
+        const float* src = &qkv[(r * config_.heads + h) * 3 * hd];
+        const int64_t dst = r * q_dim + int64_t{h} * hd;
+        ops::Copy(src, &q[dst], hd);
+        ops::Copy(src + hd, &k[dst], hd);
+        ops::Copy(src + 2 * hd, &v[dst], hd);
+      }
+    }
+  } else {
+    ops::Linear(x, r_count, d, w_.q, q_dim, q.data());   // [R, H·hd]
+    ops::Linear(x, r_count, d, w_.k, kv_dim, k.data());  // [R, G·hd]
+    ops::Linear(x, r_count, d, w_.v, kv_dim, v.data());  // [R, G·hd]
+    if (w_.q_bias != nullptr) ops::AddBias(w_.q_bias, r_count, q_dim, q.data());
+    if (w_.k_bias != nullptr)
+      ops::AddBias(w_.k_bias, r_count, kv_dim, k.data());
+    if (w_.v_bias != nullptr)
+      ops::AddBias(w_.v_bias, r_count, kv_dim, v.data());
+  }
+  // The sequential core: row r's key is stored before row r+1 attends.
+  for (int64_t r = 0; r < r_count; ++r) {
+    const MixerRow& row = rows[r];
+    float* qr = &q[r * q_dim];
+    float* kr = &k[r * kv_dim];
+    if (config_.rotary_dims > 0) {
+      rotary_.Prepare(row.position, cos_sin.data());
+      rotary_.Apply(cos_sin.data(), config_.heads, qr);
+      rotary_.Apply(cos_sin.data(), config_.kv_heads, kr);
+    }
+    ops::Copy(kr, row.kv->Key(row.kv_layer, row.slot), kv_dim);
+    ops::Copy(&v[r * kv_dim], row.kv->Value(row.kv_layer, row.slot), kv_dim);
+    scores.resize(row.held);
+    ops::AttendGrouped(qr, config_.heads, config_.kv_heads, hd, scale_, *row.kv,
+                       row.kv_layer, row.held, scores.data(),
+                       &o[r * q_dim]);  // [H·hd]
+  }
+  ops::Linear(o.data(), r_count, q_dim, w_.o, d, out);  // [R, d]
+  if (w_.o_bias != nullptr) ops::AddBias(w_.o_bias, r_count, d, out);
+}
+
+int64_t RotaryAttentionMixer::Flops(int64_t held) const {
+  const int64_t d = config_.d_model;
+  const int64_t q_dim = int64_t{config_.heads} * config_.head_dim;
+  const int64_t kv_dim = int64_t{config_.kv_heads} * config_.head_dim;
+  // Projections in and out, then q·k and p·v for every query head.
+  return 2 * d * (q_dim + 2 * kv_dim) + 2 * q_dim * d + 4 * held * q_dim;
+}
+
+int64_t RotaryAttentionMixer::weight_floats() const {
+  const int64_t d = config_.d_model;
+  const int64_t q_dim = int64_t{config_.heads} * config_.head_dim;
+  const int64_t kv_dim = int64_t{config_.kv_heads} * config_.head_dim;
+  return d * (q_dim + 2 * kv_dim) + q_dim * d;
+}
+
+}  // namespace trilemma

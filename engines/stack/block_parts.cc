@@ -1,0 +1,71 @@
+#include "engines/stack/block_parts.h"
+
+#include <vector>
+
+#include "engines/ops/matmul.h"
+#include "engines/ops/transformer_ops.h"
+#include "engines/ops/vector_ops.h"
+
+namespace trilemma {
+
+void Norm::Apply(const float* x, int64_t rows, float* y) const {
+  if (kind == Kind::kRms) {
+    ops::RmsNorm(x, weight, eps, rows, width, y);
+  } else {
+    ops::LayerNorm(x, weight, bias, eps, rows, width, y);
+  }
+}
+
+Ffn Ffn::GeluMlp(int d, int ff, const float* w_up, const float* b_up,
+                 const float* w_down, const float* b_down) {
+  Ffn f;
+  f.kind_ = Kind::kGeluMlp;
+  f.d_ = d;
+  f.ff_ = ff;
+  f.w_up_ = w_up;
+  f.b_up_ = b_up;
+  f.w_down_ = w_down;
+  f.b_down_ = b_down;
+  return f;
+}
+
+Ffn Ffn::SwiGlu(int d, int ff, const float* w_gate, const float* w_up,
+                const float* w_down) {
+  Ffn f;
+  f.kind_ = Kind::kSwiGlu;
+  f.d_ = d;
+  f.ff_ = ff;
+  f.w_gate_ = w_gate;
+  f.w_up_ = w_up;
+  f.w_down_ = w_down;
+  return f;
+}
+
+void Ffn::Forward(const float* x, int64_t rows, float* out) const {
+  thread_local std::vector<float> up, gate;
+  up.resize(rows * ff_);
+  ops::Linear(x, rows, d_, w_up_, ff_, up.data());  // [R, ff]
+  if (kind_ == Kind::kGeluMlp) {
+    if (b_up_ != nullptr) ops::AddBias(b_up_, rows, ff_, up.data());
+    ops::GeluErf(up.data(), rows * ff_);
+  } else {
+    gate.resize(rows * ff_);
+    ops::Linear(x, rows, d_, w_gate_, ff_, gate.data());  // [R, ff]
+    ops::SiluMul(gate.data(), up.data(), rows * ff_);
+    up.swap(gate);
+  }
+  ops::Linear(up.data(), rows, ff_, w_down_, d_, out);  // [R, d]
+  if (b_down_ != nullptr) ops::AddBias(b_down_, rows, d_, out);
+}
+
+int64_t Ffn::Flops() const {
+  const int64_t mats = kind_ == Kind::kSwiGlu ? 3 : 2;
+  return mats * 2 * int64_t{d_} * ff_;
+}
+
+int64_t Ffn::weight_floats() const {
+  const int64_t mats = kind_ == Kind::kSwiGlu ? 3 : 2;
+  return mats * int64_t{d_} * ff_;
+}
+
+}  // namespace trilemma

@@ -1,0 +1,272 @@
+#include "engines/stack/layer_stack_engine.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engines/ops/matmul.h"
+#include "engines/ops/vector_ops.h"
+#include "engines/state/fixed_state.h"
+#include "engines/state/kv_block_table.h"
+#include "engines/state/paged_kv_cache.h"
+#include "engines/state/ring_window_kv.h"
+
+namespace trilemma {
+namespace {
+
+// Rows per Forward during prefill: bounds the [R, ff] scratch while keeping
+// the projections large enough to run near the matmul peak.
+constexpr int64_t kPrefillRows = 256;
+
+}  // namespace
+
+// One sequence: every mixer's fixed floats and, when the stack keeps KV,
+// exactly one of a paged cache or a ring window.
+class LayerStackEngine::StackSession final : public Session {
+ public:
+  StackSession(FixedState fixed, std::optional<PagedKvCache> paged,
+               std::optional<RingWindowKv> ring)
+      : fixed_(std::move(fixed)),
+        paged_(std::move(paged)),
+        ring_(std::move(ring)) {}
+
+  int64_t state_bytes() const override {
+    return fixed_.bytes() + (paged_ ? paged_->bytes() : 0) +
+           (ring_ ? ring_->bytes() : 0);
+  }
+  int64_t context_tokens() const override { return tokens_; }
+  int64_t state_bytes_after(int64_t more) const override {
+    return fixed_.bytes() + (paged_ ? paged_->bytes_after(more) : 0) +
+           (ring_ ? ring_->bytes_after(more) : 0);
+  }
+  absl::Status Reserve(int64_t more) override {
+    if (paged_) return paged_->Reserve(more);
+    if (ring_) return ring_->Reserve(more);
+    return absl::OkStatus();
+  }
+
+  absl::Status CopyFrom(const StackSession& other) {
+    fixed_.CopyFrom(other.fixed_);
+    tokens_ = other.tokens_;
+    if (paged_) return paged_->CopyFrom(*other.paged_);
+    if (ring_) return ring_->CopyFrom(*other.ring_);
+    return absl::OkStatus();
+  }
+
+  float* fixed() { return fixed_.data(); }
+  KvBlockTable* kv() {
+    return paged_ ? &paged_->table() : ring_ ? &ring_->table() : nullptr;
+  }
+  int64_t tokens() const { return tokens_; }
+  // Slot and held count of the token at `position` (>= tokens()), given
+  // that every token before it is written: the policy's plan, so a prefill
+  // chunk can place all its rows before running them.
+  int64_t SlotAt(int64_t position) const {
+    return ring_ ? position % ring_->window() : position;
+  }
+  int64_t HeldAt(int64_t position) const {
+    if (ring_) return std::min(ring_->window(), position + 1);
+    return paged_ ? position + 1 : 0;
+  }
+  void Advance(int64_t n) {
+    tokens_ += n;
+    for (int64_t i = 0; i < n; ++i) {
+      if (paged_) paged_->Advance();
+      if (ring_) ring_->Advance();
+    }
+  }
+
+ private:
+  FixedState fixed_;
+  std::optional<PagedKvCache> paged_;
+  std::optional<RingWindowKv> ring_;
+  int64_t tokens_ = 0;
+};
+
+LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
+                                   std::shared_ptr<const TensorMap> weights,
+                                   LayerStack stack, int64_t state_budget_bytes)
+    : info_(std::move(info)),
+      weights_(std::move(weights)),
+      stack_(std::move(stack)) {
+  const StackFrame& frame = stack_.frame;
+  weight_floats_ = int64_t{frame.vocab} * frame.d_model *
+                   (frame.readout == frame.embed ? 1 : 2);
+  for (const StackBlock& block : stack_.blocks) {
+    const MixerStateDecl decl = block.mixer->state();
+    fixed_offset_.push_back(fixed_floats_);
+    fixed_floats_ += decl.fixed_floats;
+    if (decl.kv_dim > 0) {
+      kv_dim_ = decl.kv_dim;
+      kv_layer_.push_back(kv_layers_++);
+    } else {
+      kv_layer_.push_back(-1);
+    }
+    weight_floats_ += block.mixer->weight_floats() +
+                      (block.ffn ? block.ffn->weight_floats() : 0);
+  }
+  if (kv_layers_ == 0) stack_.kv = LayerStack::Kv::kNone;
+  const int64_t fixed_bytes = 4 * fixed_floats_;
+  info_.set_state_budget_bytes(state_budget_bytes);
+  info_.set_state_bytes_fixed(fixed_bytes);
+  // Without KV no block is ever taken; the granule only has to be positive.
+  int64_t block_bytes = std::max<int64_t>(fixed_bytes, 4);
+  if (stack_.kv == LayerStack::Kv::kNone) {
+    info_.set_block_tokens(0);
+    info_.set_block_bytes(0);
+    info_.set_state_bytes_per_token(0);
+    info_.set_state_bytes_cap(fixed_bytes);
+  } else {
+    info_.set_block_tokens(stack_.block_tokens);
+    block_bytes =
+        KvBlockTable::BlockBytes(kv_layers_, kv_dim_, stack_.block_tokens);
+    info_.set_block_bytes(block_bytes);
+    info_.set_state_bytes_per_token(int64_t{4} * 2 * kv_layers_ * kv_dim_);
+    if (stack_.kv == LayerStack::Kv::kWindow) {
+      const int64_t blocks =
+          (stack_.window + stack_.block_tokens - 1) / stack_.block_tokens;
+      info_.set_state_bytes_cap(fixed_bytes + blocks * block_bytes);
+    } else {
+      info_.set_state_bytes_cap(0);
+    }
+  }
+  pool_ = std::make_unique<KvBlockPool>(info_.name(), state_budget_bytes,
+                                        block_bytes);
+}
+
+LayerStackEngine::~LayerStackEngine() = default;
+
+absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::NewSession() const {
+  absl::StatusOr<FixedState> fixed =
+      FixedState::Create(pool_.get(), fixed_floats_);
+  if (!fixed.ok()) return fixed.status();
+  std::optional<PagedKvCache> paged;
+  std::optional<RingWindowKv> ring;
+  if (stack_.kv == LayerStack::Kv::kPaged) {
+    paged.emplace(pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens);
+  } else if (stack_.kv == LayerStack::Kv::kWindow) {
+    ring.emplace(pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens,
+                 stack_.window);
+  }
+  return std::unique_ptr<Session>(
+      new StackSession(*std::move(fixed), std::move(paged), std::move(ring)));
+}
+
+absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::Fork(
+    const Session& session) const {
+  absl::StatusOr<std::unique_ptr<Session>> fork = NewSession();
+  if (!fork.ok()) return fork.status();
+  absl::Status copied =
+      static_cast<StackSession*>(fork->get())
+          ->CopyFrom(static_cast<const StackSession&>(session));
+  if (!copied.ok()) return copied;
+  return fork;
+}
+
+void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
+                               absl::Span<const RowPlace> rows,
+                               int64_t logit_rows, float* logits) const {
+  const StackFrame& frame = stack_.frame;
+  const int64_t r_count = static_cast<int64_t>(rows.size());
+  const int d = frame.d_model;
+  thread_local std::vector<float> h, xn, mixed, ffn_in, ffn_out;
+  thread_local std::vector<MixerRow> mixer_rows;
+  h.resize(r_count * d);
+  xn.resize(r_count * d);
+  mixed.resize(r_count * d);
+  mixer_rows.resize(r_count);
+
+  for (int64_t r = 0; r < r_count; ++r) {  // h: [R, d]
+    ops::Copy(frame.embed + int64_t{tokens[r]} * d, &h[r * d], d);
+  }
+  for (size_t l = 0; l < stack_.blocks.size(); ++l) {
+    const StackBlock& block = stack_.blocks[l];
+    for (int64_t r = 0; r < r_count; ++r) {
+      const RowPlace& place = rows[r];
+      MixerRow& row = mixer_rows[r];
+      row.fixed = place.session->fixed() + fixed_offset_[l];
+      row.kv = kv_layer_[l] >= 0 ? place.session->kv() : nullptr;
+      row.kv_layer = kv_layer_[l];
+      row.position = place.position;
+      row.slot = place.slot;
+      row.held = place.held;
+    }
+    block.norm.Apply(h.data(), r_count, xn.data());             // [R, d]
+    block.mixer->Forward(xn.data(), mixer_rows, mixed.data());  // [R, d]
+    if (!block.ffn) {
+      ops::Add(mixed.data(), h.data(), r_count * d);
+      continue;
+    }
+    ffn_in.resize(r_count * d);
+    ffn_out.resize(r_count * d);
+    if (block.residual == StackBlock::Residual::kParallel) {
+      block.ffn_norm.Apply(h.data(), r_count, ffn_in.data());  // of h_in
+      ops::Add(mixed.data(), h.data(), r_count * d);
+    } else {
+      ops::Add(mixed.data(), h.data(), r_count * d);
+      block.ffn_norm.Apply(h.data(), r_count, ffn_in.data());  // of h + a
+    }
+    block.ffn->Forward(ffn_in.data(), r_count, ffn_out.data());  // [R, d]
+    ops::Add(ffn_out.data(), h.data(), r_count * d);
+  }
+  if (logits == nullptr) return;
+  const int64_t first = r_count - logit_rows;
+  frame.final_norm.Apply(&h[first * d], logit_rows, xn.data());  // [Rl, d]
+  ops::Linear(xn.data(), logit_rows, d, frame.readout, frame.vocab,
+              logits);  // [Rl, V]
+}
+
+absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,
+                                    absl::Span<const int32_t> tokens,
+                                    float* logits) const {
+  thread_local std::vector<RowPlace> rows;
+  rows.clear();
+  for (Session* s : sessions) {
+    auto* session = static_cast<StackSession*>(s);
+    const int64_t position = session->tokens();
+    rows.push_back({session, position, session->SlotAt(position),
+                    session->HeldAt(position)});
+  }
+  Forward(tokens, rows, static_cast<int64_t>(rows.size()), logits);
+  for (Session* s : sessions) static_cast<StackSession*>(s)->Advance(1);
+  return absl::OkStatus();
+}
+
+absl::Status LayerStackEngine::Prefill(Session* s,
+                                       absl::Span<const int32_t> tokens,
+                                       float* logits) const {
+  auto* session = static_cast<StackSession*>(s);
+  std::vector<RowPlace> rows;
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  for (int64_t begin = 0; begin < total; begin += kPrefillRows) {
+    const int64_t n = std::min(kPrefillRows, total - begin);
+    rows.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t position = session->tokens() + i;
+      rows.push_back({session, position, session->SlotAt(position),
+                      session->HeldAt(position)});
+    }
+    const bool last = begin + n == total;
+    Forward(tokens.subspan(begin, n), rows, 1, last ? logits : nullptr);
+    session->Advance(n);
+  }
+  return absl::OkStatus();
+}
+
+StepCost LayerStackEngine::NextStepCost(const Session& s) const {
+  const auto& session = static_cast<const StackSession&>(s);
+  const int64_t held = session.HeldAt(session.tokens());
+  StepCost cost;
+  for (const StackBlock& block : stack_.blocks) {
+    cost.flops +=
+        block.mixer->Flops(held) + (block.ffn ? block.ffn->Flops() : 0);
+  }
+  cost.flops += 2 * int64_t{stack_.frame.vocab} * stack_.frame.d_model;
+  // Weights once; the fixed state read and written; attended KV rows read.
+  cost.bytes = weight_floats_ * 4 + 2 * 4 * fixed_floats_ +
+               int64_t{kv_layers_} * held * kv_dim_ * 2 * 4;
+  return cost;
+}
+
+}  // namespace trilemma
