@@ -35,7 +35,7 @@ import zlib
 
 import numpy as np
 
-DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "BOOL": 1}
+DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "BOOL": 1, "U8": 1}
 TORCH_DTYPE = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 CHUNK_ELEMENTS = 1 << 22  # values generated at a time (16 MB of float32)
 PROMPT_LENGTH = 24
@@ -61,14 +61,17 @@ class Tensor:
 def to_bytes(values, dtype):
     if dtype == "F32":
         return values.astype("<f4").tobytes()
-    if dtype == "F16":
-        return values.astype("<f2").tobytes()
+    if dtype == "F16":  # -1e9 (masked_bias) becomes -inf, as in real files
+        with np.errstate(over="ignore"):
+            return values.astype("<f2").tobytes()
     if dtype == "BF16":  # round to nearest even on the upper 16 bits
         bits = values.astype("<f4").view("<u4").astype(np.uint64)
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
         return rounded.astype("<u2").tobytes()
     if dtype == "BOOL":
         return values.astype(np.bool_).tobytes()
+    if dtype == "U8":
+        return values.astype(np.uint8).tobytes()
     raise ValueError(f"unknown dtype {dtype}")
 
 
@@ -168,7 +171,7 @@ def normal(std, mean=0.0):
 
 
 def neox(vocab=96, hidden=64, heads=4, layers=2, inter=256, rotary_pct=0.25,
-         parallel=True, dtype="F32", legacy_buffers=True, max_pos=256,
+         parallel=True, dtype="F32", legacy_mask="BOOL", max_pos=256,
          out_gain=1.0, mlp_gain=2.0, embed_std=0.003):
     config = {
         "architectures": ["GPTNeoXForCausalLM"], "attention_bias": True,
@@ -209,10 +212,10 @@ def neox(vocab=96, hidden=64, heads=4, layers=2, inter=256, rotary_pct=0.25,
                    normal(mlp_gain * out_gain / math.sqrt(inter))),
             Tensor(p + "mlp.dense_4h_to_h.bias", [hidden], normal(0.02)),
         ]
-        if legacy_buffers:  # what pre-2023 GPT-NeoX checkpoints carry
+        if legacy_mask:  # buffers older GPT-NeoX checkpoints carry
             ts += [
                 Tensor(p + "attention.bias", [1, 1, max_pos, max_pos],
-                       ("tril",), "BOOL"),
+                       ("tril",), legacy_mask),
                 Tensor(p + "attention.masked_bias", [], ("const", -1e9)),
                 Tensor(p + "attention.rotary_emb.inv_freq", [rotary_ndims // 2],
                        ("inv_freq", 10000.0)),
@@ -224,7 +227,7 @@ def neox(vocab=96, hidden=64, heads=4, layers=2, inter=256, rotary_pct=0.25,
                normal(1.6 / math.sqrt(hidden))),
     ]
     for t in ts:
-        if t.dtype == "F32" and t.init[0] == "normal":
+        if t.dtype == "F32":
             t.dtype = dtype
     return config, ts
 
@@ -345,8 +348,9 @@ def mamba(vocab=96, hidden=64, state=16, expand=2, conv=4, dt_rank=4,
 # GELU MLPs are strong enough that the tanh approximation shows (~3e-4).
 CASES = {
     "neox": (lambda: neox(out_gain=2.0), 3, 1),
+    # The causal-mask buffer was uint8 in older transformers, bool later.
     "neox_seq": (lambda: neox(rotary_pct=0.5, parallel=False, dtype="F16",
-                              legacy_buffers=False, out_gain=2.0), 6, 1),
+                              legacy_mask="U8", out_gain=2.0), 6, 1),
     "llama_gqa": (lambda: llama(), 8, 1),
     "llama_tied": (lambda: llama(kv_heads=4, eps=1e-6, theta=500000.0,
                                  tied=True, head_dim_key=False, out_gain=2.0,

@@ -72,7 +72,7 @@ def read_safetensors(path):
         elif dtype == "BF16":  # bfloat16 is the upper half of a float32
             bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
             arr = bits.view(np.float32).astype(np.float64)
-        elif dtype == "BOOL":
+        elif dtype in ("BOOL", "U8"):
             arr = np.frombuffer(raw, dtype=np.uint8).astype(np.float64)
         else:
             raise CheckpointError(f"{path}: {name} has dtype {dtype}")
