@@ -17,6 +17,19 @@ assume that header order is data order.
   make_checkpoints.py --bench pythia160m --out DIR   # full-size, for speed
   make_checkpoints.py --bench mamba130m --out DIR
 
+The cases (vocab 96, 2 layers; see CASES):
+  neox           GPT-NeoX, hidden 64, 4 heads, rotary_pct 0.25, parallel
+                 residual, untied embed_out, legacy buffers (bool mask)
+  neox_seq       sequential residual, rotary_pct 0.5, F16, uint8 mask buffer
+  llama_gqa      Llama, hidden 64, 4 heads / 2 KV heads, untied lm_head
+  llama_tied     tied head (no lm_head), rope_theta 5e5, eps 1e-6, 4 KV heads,
+                 no "head_dim" key
+  llama_sharded  as llama_gqa, two shards plus the index
+  llama_bf16     as llama_gqa, BF16
+  mamba          Mamba, hidden 64, state 16, dt_rank 4, no in/out bias, the
+                 extra keys of the state-spaces/mamba-*-hf configs
+  mamba_bias     hidden 80, use_bias, time_step_rank "auto" (= 5)
+
 Test cases also get DIR/<case>/prompt.json: {"tokens": [24 token ids]}
 (bench checkpoints: 512 ids). Weights are seeded (same bytes every run),
 scaled by role so logits spread over a few units, and generated tensor by
