@@ -85,7 +85,7 @@ def check_case(args, case):
     ckpt = os.path.join(args.workdir, "checkpoints", case)
     cpp_out, ref_out = os.path.join(base, "cpp"), os.path.join(base, "ref")
     shutil.rmtree(base, ignore_errors=True)  # no stale outputs from a past run
-    os.makedirs(base)
+    os.makedirs(cpp_out)  # the dumper writes into an existing directory
     run([PYTHON, os.path.join(HERE, "make_checkpoints.py"), "--out",
          os.path.dirname(ckpt), "--case", case], os.path.join(base, "make.log"))
     with open(os.path.join(ckpt, "config.json")) as f:
