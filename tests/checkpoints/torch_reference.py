@@ -17,9 +17,10 @@ logit over the row's max |logit|: how far each greedy choice is from a tie).
 after loading and writes the result's logits to OUT/perturbed_logits.npy, so a
 caller can show that its comparison detects a one-weight change.
 
-Before writing, it self-checks each model against a second, token-by-token
-implementation (attention: a KV cache; Mamba: conv and SSM state recurrence,
-against the vectorised scan) and fails if they differ by more than 1e-9.
+Before writing, it self-checks the whole-sequence forward against a
+token-by-token run (attention: a KV cache; Mamba: conv and SSM state
+recurrence) and, for Mamba, its scan (a loop over time) against a loop-free
+quadratic form, and fails if any differ by more than 1e-9 relative.
 """
 import argparse
 import json
