@@ -25,6 +25,8 @@ test_pkgs=(
   prometheus
   # headless rendering test of `trilemma sweep`'s report.html
   chromium
+  # tests/checkpoints: the float64 PyTorch reference (and its BLAS)
+  python3-torch libopenblas0-pthread
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
