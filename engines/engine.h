@@ -124,6 +124,16 @@ class Engine {
   virtual const class TensorMap& weights() const = 0;
 };
 
+// Lets engine steps run on the calling thread use up to `threads` threads
+// (the matmuls parallelise over an OpenMP team; the per-row loops stay on the
+// caller). Per calling thread: a server gives each engine's scheduler thread
+// its share of the cores. The default, before any call, is 1 (or the
+// TRILEMMA_MATMUL_THREADS environment variable). Idle team threads must
+// sleep rather than spin — run with OMP_WAIT_POLICY=PASSIVE, which the
+// server binary sets for itself (docs/performance.md).
+// REQUIRES: threads >= 1.
+void SetStepThreads(int threads);
+
 // What a factory gets: the hosted name, the family, the knobs as strings
 // (validated by the family; unknown knobs are INVALID_ARGUMENT) and the state
 // budget of the pool the engine creates. With `checkpoint` set the engine is
@@ -132,9 +142,10 @@ class Engine {
 struct EngineSpec {
   std::string name;
   std::string family;
-  std::string checkpoint;
   std::map<std::string, std::string> knobs;
   int64_t state_budget_bytes = int64_t{1} << 30;
+  // Initialised so designated initialisers may leave it out.
+  std::string checkpoint = {};
 };
 
 }  // namespace trilemma

@@ -7,10 +7,14 @@
 //   trilemma-server --config=deploy/engines.textproto
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -64,6 +68,10 @@ ABSL_FLAG(absl::Duration, session_idle_timeout, absl::Minutes(10),
 ABSL_FLAG(bool, step_metrics, true,
           "Record per-step and per-token metrics (histograms, token and FLOP "
           "counters, state gauges). Off only to measure what they cost.");
+ABSL_FLAG(int32_t, engine_threads, 0,
+          "Threads one engine step may use (its matmuls); 0 shares the "
+          "machine's cores among the hosted engines (both cores for an "
+          "engine hosted alone on 2 cores, 1 each for many).");
 ABSL_FLAG(int32_t, max_batch_size, 64,
           "Sessions per batched decode step at most.");
 ABSL_FLAG(int32_t, prefill_chunk_tokens, 256,
@@ -80,6 +88,14 @@ ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "they are cut with a SHUTDOWN summary.");
 
 int main(int argc, char** argv) {
+  // OpenMP reads OMP_WAIT_POLICY when the runtime loads, before main: an
+  // engine step's team must sleep between matmuls, not spin on the cores
+  // other engines need, so set it and start again as the same program.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+    // If exec fails, run on; only idle spinning is at stake.
+  }
   absl::SetProgramUsageMessage(
       "Trilemma inference server: streams tokens from every hosted engine "
       "under explicit state limits, with per-step cost and recall metrics.\n"
@@ -130,6 +146,12 @@ int main(int argc, char** argv) {
   options.scheduler.max_waiting = absl::GetFlag(FLAGS_max_waiting);
   options.scheduler.max_queue_wait = absl::GetFlag(FLAGS_max_queue_wait);
   options.scheduler.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.scheduler.engine_threads = absl::GetFlag(FLAGS_engine_threads);
+  if (options.scheduler.engine_threads == 0) {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    options.scheduler.engine_threads =
+        std::max(1, cores / static_cast<int>(specs->size()));
+  }
   options.scheduler.prefill_chunk_tokens =
       absl::GetFlag(FLAGS_prefill_chunk_tokens);
   options.scheduler.max_prefill_tokens_per_step =
@@ -147,12 +169,14 @@ int main(int argc, char** argv) {
   options.service.stream_queue_events =
       static_cast<size_t>(absl::GetFlag(FLAGS_stream_queue_events));
   if (options.scheduler.max_batch_size < 1 ||
+      options.scheduler.engine_threads < 1 ||
       options.scheduler.prefill_chunk_tokens < 1 ||
       options.scheduler.max_prefill_tokens_per_step < 1 ||
       options.scheduler.max_waiting < 0 ||
       options.scheduler.session_idle_timeout <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_stream_queue_events) < 1) {
-    std::cerr << "trilemma-server: --max_batch_size, --prefill_chunk_tokens, "
+    std::cerr << "trilemma-server: --engine_threads, --max_batch_size, "
+                 "--prefill_chunk_tokens, "
                  "--max_prefill_tokens_per_step and --stream_queue_events "
                  "must be >= 1, --max_waiting >= 0, --session_idle_timeout "
                  "> 0\n";

@@ -173,6 +173,7 @@ void EngineScheduler::WaitForWork(absl::Duration timeout) {
 }
 
 void EngineScheduler::Run() {
+  SetStepThreads(options_.engine_threads);
   for (;;) {
     std::vector<Command> commands;
     bool stopping = false;

@@ -59,6 +59,9 @@
 namespace trilemma {
 
 struct SchedulerOptions {
+  // Threads one engine step may use on the scheduler thread
+  // (SetStepThreads); the server gives each engine its share of the cores.
+  int engine_threads = 1;
   // Sessions stepped together at most.
   int max_batch_size = 64;
   // Prompt tokens one session consumes per iteration at most.

@@ -12,10 +12,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engines/common/kv_attention_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"
-#include "engines/state/paged_kv_cache.h"
 
 namespace trilemma {
 namespace {
@@ -51,13 +50,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateAttentionEngine(
       "4*L*d + ceil(n/T)*T*2*L*d*4  (T = block_tokens; grows with n)");
   knobs.RecordIn(&info);
 
-  const int layers = common.depth;
-  const int block_tokens = common.block_tokens;
-  return std::make_unique<KvAttentionEngine<PagedKvCache>>(
-      std::move(info), std::move(weights), preset.heads,
-      spec.state_budget_bytes, [=](KvBlockPool* pool) {
-        return PagedKvCache(pool, layers, d, block_tokens);
-      });
+  return MakeCircuitStackEngine(
+      std::move(info), std::move(weights),
+      SoftmaxKvStack(common.depth, preset.heads, preset.head_dim(d),
+                     PagedKvPolicy()),
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

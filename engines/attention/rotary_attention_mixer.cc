@@ -82,11 +82,5 @@ int64_t RotaryAttentionMixer::Flops(int64_t held) const {
   return 2 * d * (q_dim + 2 * kv_dim) + 2 * q_dim * d + 4 * held * q_dim;
 }
 
-int64_t RotaryAttentionMixer::weight_floats() const {
-  const int64_t d = config_.d_model;
-  const int64_t q_dim = int64_t{config_.heads} * config_.head_dim;
-  const int64_t kv_dim = int64_t{config_.kv_heads} * config_.head_dim;
-  return d * (q_dim + 2 * kv_dim) + q_dim * d;
-}
 
 }  // namespace trilemma

@@ -22,7 +22,7 @@
 #include "absl/status/status.h"
 #include "engines/common/knobs.h"
 #include "engines/common/lm_frame.h"
-#include "engines/common/mixer_stack_engine.h"
+#include "engines/common/token_mixer.h"
 #include "engines/common/tensor_map.h"
 #include "engines/ops/linear_recurrence.h"
 

@@ -117,8 +117,15 @@ QkvBlock::QkvBlock(const TensorMap& w, int layer)
 void QkvBlock::Project(const float* h, int64_t batch, float* const* prev,
                        QkvScratch* s) const {
   ops::RmsNorm(h, norm_, kRmsNormEps, batch, d_, s->xn.data());
+  ProjectNormed(s->xn.data(), batch, prev, s);
+}
+
+void QkvBlock::ProjectNormed(const float* normed, int64_t batch,
+                             float* const* prev, QkvScratch* s) const {
+  // Rows of one session come in order: each reads the previous row's input
+  // from prev[b] and leaves its own there.
   for (int64_t b = 0; b < batch; ++b) {
-    const float* xn = s->xn.data() + b * d_;
+    const float* xn = normed + b * d_;
     ops::TokenShift(xn, prev[b], shift_q_, shift_q_ + d_, d_,
                     s->q_in.data() + b * d_);
     ops::TokenShift(xn, prev[b], shift_k_, shift_k_ + d_, d_,
@@ -130,6 +137,10 @@ void QkvBlock::Project(const float* h, int64_t batch, float* const* prev,
   ops::Linear(s->q_in.data(), batch, d_, wq_, qk_, s->q.data());
   ops::Linear(s->k_in.data(), batch, d_, wk_, qk_, s->k.data());
   ops::Linear(s->v_in.data(), batch, d_, wv_, dv_, s->v.data());
+}
+
+void QkvBlock::OutputTo(int64_t batch, QkvScratch* s, float* out) const {
+  ops::Linear(s->o.data(), batch, dv_, wo_, d_, out);
 }
 
 void QkvBlock::Output(int64_t batch, QkvScratch* s, float* h) const {

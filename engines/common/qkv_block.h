@@ -69,8 +69,18 @@ class QkvBlock {
   void Project(const float* h, int64_t batch, float* const* prev,
                QkvScratch* s) const;
 
+  // As Project, for an input already normed with norm() (the layer stack
+  // applies the block norm itself): xn is [B, d].
+  void ProjectNormed(const float* xn, int64_t batch, float* const* prev,
+                     QkvScratch* s) const;
+
   // h [B, d] += s->o [B, dv] · Woᵀ.
   void Output(int64_t batch, QkvScratch* s, float* h) const;
+  // out [B, d] = s->o [B, dv] · Woᵀ.
+  void OutputTo(int64_t batch, QkvScratch* s, float* out) const;
+
+  // The block norm's gain [d] (RMSNorm with kRmsNormEps).
+  const float* norm() const { return norm_; }
 
   // FLOPs of Project + Output for one row.
   int64_t Flops() const {

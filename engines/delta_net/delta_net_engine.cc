@@ -6,7 +6,7 @@
 // far as later keys overlap theirs, so about d_k pairs stay clean. Per-step
 // compute and state are flat in context (efficient and compact).
 //
-// Forward pass for one step of B sessions (MixerStackEngine):
+// Forward pass for one step of B sessions (the layer stack, engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
 //     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
@@ -27,7 +27,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/common/matrix_mixers.h"
-#include "engines/common/mixer_stack_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"
@@ -79,9 +79,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateDeltaNetEngine(
       "(flat in n)");
   info.set_state_formula("4*L*(d + qk*d/H)  (constant)");
   knobs.RecordIn(&info);
-  return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakeCircuitStackEngine(std::move(info), std::move(weights),
+                                std::move(stack), spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

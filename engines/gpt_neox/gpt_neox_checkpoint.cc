@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadGptNeox(
   CheckpointTensors t(dir);
   const std::string p = "gpt_neox.layers.";
   LayerStack stack;
-  stack.kv = LayerStack::Kv::kPaged;
+  stack.kv = PagedKvPolicy();
   stack.block_tokens = block_tokens;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;

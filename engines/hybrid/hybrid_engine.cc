@@ -49,7 +49,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engines/common/matrix_mixers.h"
-#include "engines/common/mixer_stack_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/hybrid/hybrid_mixers.h"
@@ -158,9 +158,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
         {MakeLinearAttentionMixer(weights, l, la, d), la.qk_dim, d});
     stack.mixers.push_back(MakeParallelMixer(std::move(parts)));
   }
-  stack.kv = MixerStack::Kv::kWindow;
+  stack.kv = RingWindowKvPolicy(window);
   stack.kv_dim = d;
-  stack.window = window;
 
   const int64_t dphi = la.feature_dim();
   v1::EngineInfo info;
@@ -186,9 +185,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
       absl::StrCat("4*L*(d + F*d) + ceil(min(n,W)/T)*T*2*L*d*4  (F = ", dphi,
                    ", T = block_tokens; flat once n >= W)"));
   knobs.RecordIn(&info);
-  return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakeCircuitStackEngine(std::move(info), std::move(weights),
+                                std::move(stack), spec.state_budget_bytes);
 }
 
 // Layer l of `layers` is attention when the running count of attention
@@ -269,7 +267,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
       stack.mixers.push_back(MakeDeltaRuleMixer(weights, l, dr, d));
     }
   }
-  stack.kv = MixerStack::Kv::kPaged;
+  stack.kv = PagedKvPolicy();
   stack.kv_dim = d;
 
   const std::string rec_text =
@@ -315,9 +313,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
       "4*(L*d + (L-A)*", rec_floats, ") + ceil(n/T)*T*2*A*d*4  (A = ",
       attention_layers, "; grows with n when A > 0)"));
   knobs.RecordIn(&info);
-  return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakeCircuitStackEngine(std::move(info), std::move(weights),
+                                std::move(stack), spec.state_budget_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateHybridEngine(

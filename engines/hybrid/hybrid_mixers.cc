@@ -8,37 +8,6 @@
 namespace trilemma {
 namespace {
 
-class SoftmaxKvMixer final : public TokenMixer {
- public:
-  SoftmaxKvMixer(int heads, int head_dim)
-      : heads_(heads),
-        head_dim_(head_dim),
-        scale_(1.0f / std::sqrt(static_cast<float>(head_dim))) {}
-
-  int64_t fixed_floats() const override { return 0; }
-  bool keeps_kv() const override { return true; }
-
-  void Mix(const float* q, const float* k, const float* v,
-           const MixerState& state, float* o) const override {
-    const int kv_dim = heads_ * head_dim_;
-    ops::Copy(k, state.kv->Key(state.kv_layer, state.slot), kv_dim);
-    ops::Copy(v, state.kv->Value(state.kv_layer, state.slot), kv_dim);
-    thread_local std::vector<float> scores;
-    scores.resize(state.held);
-    ops::AttendSlots(q, heads_, head_dim_, scale_, *state.kv, state.kv_layer,
-                     state.held, scores.data(), o);
-  }
-
-  int64_t Flops(int64_t held) const override {
-    return ops::AttendFlops(held, int64_t{heads_} * head_dim_);
-  }
-
- private:
-  const int heads_;
-  const int head_dim_;
-  const float scale_;
-};
-
 class ParallelMixer final : public TokenMixer {
  public:
   explicit ParallelMixer(std::vector<MixerPart> parts)
@@ -80,10 +49,6 @@ class ParallelMixer final : public TokenMixer {
 };
 
 }  // namespace
-
-std::unique_ptr<TokenMixer> MakeSoftmaxKvMixer(int heads, int head_dim) {
-  return std::make_unique<SoftmaxKvMixer>(heads, head_dim);
-}
 
 std::unique_ptr<TokenMixer> MakeParallelMixer(std::vector<MixerPart> parts) {
   return std::make_unique<ParallelMixer>(std::move(parts));

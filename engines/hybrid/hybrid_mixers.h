@@ -11,15 +11,10 @@
 #include <memory>
 #include <vector>
 
-#include "engines/common/mixer_stack_engine.h"
+#include "engines/common/circuit_stack.h"
+#include "engines/common/token_mixer.h"
 
 namespace trilemma {
-
-// Softmax attention, per head, of q over the KV rows this block has written
-// (slots [0, held) of its KV layer), after writing k and v to `slot`:
-//   o_h = Σ_s softmax_s(q_h·k_{s,h} / √head_dim) v_{s,h}
-// q, k, v, o: [heads·head_dim].
-std::unique_ptr<TokenMixer> MakeSoftmaxKvMixer(int heads, int head_dim);
 
 // One slice of a ParallelMixer: `mixer` reads qk_width q/k floats and
 // v_width v floats and writes v_width output floats.

@@ -25,7 +25,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engines/common/kv_attention_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"
 #include "engines/state/evicting_kv.h"
@@ -59,14 +59,11 @@ EvictPolicy ReadPolicyKnobs(Knobs& knobs) {
   return p;
 }
 
-// Engine info for either policy; `bookkeeping` is the state's fixed bytes
-// beside its KV blocks (H2O's masses and positions).
+// Engine info for either policy (the layer stack fills the state fields).
 v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
                         const SoftmaxPreset& preset, const EvictPolicy& policy,
-                        int64_t bookkeeping, const Knobs& knobs) {
+                        const Knobs& knobs) {
   const int d = common.d_model;
-  const int64_t layers = common.depth;
-  const int64_t t = common.block_tokens;
   v1::EngineInfo info;
   FillCommonInfo(spec.name, "kv_evict", common, &info);
   const std::string kept =
@@ -87,11 +84,6 @@ v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
   // Not a window for H2O, but the same bound on the tokens attended.
   info.mutable_shape()->set_window(static_cast<int32_t>(policy.kept()));
   info.set_block_tokens(common.block_tokens);
-  const int64_t kv_per_token = int64_t{4} * 2 * layers * d;
-  const int64_t fixed = int64_t{4} * layers * d + bookkeeping;
-  info.set_state_bytes_fixed(fixed);  // token shift + bookkeeping
-  const int64_t blocks = (policy.kept() + t - 1) / t;
-  info.set_state_bytes_cap(fixed + blocks * t * kv_per_token);
   const std::string k = policy.name == "sinks" ? "(S+W)" : "B";
   info.set_flops_formula(absl::StrCat(
       "L*(8*d*d + 4*min(n,", k, ")*d) + 2*V*d",
@@ -123,25 +115,30 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateKvEvictEngine(
     return s;
   }
 
-  const int layers = common.depth;
-  const int d = common.d_model;
-  const int block_tokens = common.block_tokens;
+  KvPolicySpec kv;
+  kv.kept_tokens = p.kept();
   if (p.name == "sinks") {
-    v1::EngineInfo info = MakeInfo(spec, common, preset, p, 0, knobs);
-    return std::make_unique<KvAttentionEngine<SinkWindowKv>>(
-        std::move(info), std::move(weights), preset.heads,
-        spec.state_budget_bytes, [=](KvBlockPool* pool) {
-          return SinkWindowKv(pool, layers, d, block_tokens, p.sinks, p.window);
-        });
+    kv.make = [p](KvBlockPool* pool, int layers, int kv_dim,
+                  int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
+      return std::make_unique<KvPolicyOf<SinkWindowKv>>(
+          SinkWindowKv(pool, layers, kv_dim, block_tokens, p.sinks, p.window));
+    };
+  } else {
+    kv.fixed_bytes = HeavyHitterKv::FixedBytes(p.budget);
+    kv.make = [p](KvBlockPool* pool, int layers, int kv_dim,
+                  int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
+      absl::StatusOr<HeavyHitterKv> state = HeavyHitterKv::Create(
+          pool, layers, kv_dim, block_tokens, p.budget, p.recent);
+      if (!state.ok()) return state.status();
+      return std::make_unique<KvPolicyOf<HeavyHitterKv>>(*std::move(state));
+    };
   }
-  v1::EngineInfo info = MakeInfo(spec, common, preset, p,
-                                 HeavyHitterKv::FixedBytes(p.budget), knobs);
-  return std::make_unique<KvAttentionEngine<HeavyHitterKv>>(
-      std::move(info), std::move(weights), preset.heads,
-      spec.state_budget_bytes, [=](KvBlockPool* pool) {
-        return HeavyHitterKv::Create(pool, layers, d, block_tokens, p.budget,
-                                     p.recent);
-      });
+  const int d = common.d_model;
+  return MakeCircuitStackEngine(
+      MakeInfo(spec, common, preset, p, knobs), std::move(weights),
+      SoftmaxKvStack(common.depth, preset.heads, preset.head_dim(d),
+                     std::move(kv)),
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

@@ -6,7 +6,7 @@
 // outnumber what d_φ dimensions can keep apart, their crosstalk drowns the
 // answer.
 //
-// Forward pass for one step of B sessions (MixerStackEngine):
+// Forward pass for one step of B sessions (the layer stack, engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
 //     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
@@ -33,7 +33,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/common/matrix_mixers.h"
-#include "engines/common/mixer_stack_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"
@@ -102,9 +102,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateLinearAttentionEngine(
                                       la.normalize ? " + H*F" : "",
                                       ")  (F = ", dphi, "; constant)"));
   knobs.RecordIn(&info);
-  return std::make_unique<MixerStackEngine>(std::move(info), std::move(weights),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakeCircuitStackEngine(std::move(info), std::move(weights),
+                                std::move(stack), spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

@@ -75,7 +75,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   CheckpointTensors t(dir);
   const std::string p = "model.layers.";
   LayerStack stack;
-  stack.kv = LayerStack::Kv::kPaged;
+  stack.kv = PagedKvPolicy();
   stack.block_tokens = block_tokens;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;

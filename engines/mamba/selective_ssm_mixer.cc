@@ -78,11 +78,5 @@ int64_t SelectiveSsmMixer::Flops(int64_t /*held*/) const {
          ops::SelectiveScanFlops(di, n) + 2 * di * d;
 }
 
-int64_t SelectiveSsmMixer::weight_floats() const {
-  const int64_t d = config_.d_model, di = config_.d_inner;
-  const int64_t n = config_.state, rank = config_.dt_rank;
-  return d * 2 * di + di * config_.conv + di * (rank + 2 * n) + rank * di +
-         di * n + di * d;
-}
 
 }  // namespace trilemma

@@ -63,7 +63,6 @@ class SelectiveSsmMixer final : public Mixer {
   void Forward(const float* x, absl::Span<const MixerRow> rows,
                float* out) const override;
   int64_t Flops(int64_t held) const override;
-  int64_t weight_floats() const override;
 
  private:
   Config config_;

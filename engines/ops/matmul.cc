@@ -6,13 +6,16 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "engines/engine.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace trilemma::ops {
 namespace {
 
-// Shape key: rows, inner, cols, and whether b is stored transposed ([n][k]).
-using Shape = std::tuple<int64_t, int64_t, int64_t, bool>;
+// Shape key: rows, inner, cols, whether b is stored transposed ([n][k]), and
+// the team size the primitive was created for (oneDNN picks its blocking for
+// the threads it may use).
+using Shape = std::tuple<int64_t, int64_t, int64_t, bool, int>;
 
 // oneDNN parallelises each matmul with OpenMP. Our matmuls are small (a
 // batch of rows against d×d or V×d weights) and every engine's scheduler runs
@@ -29,7 +32,8 @@ int MatmulThreads() {
 }
 
 struct ThreadContext {
-  ThreadContext() { omp_set_num_threads(MatmulThreads()); }
+  ThreadContext() : threads(MatmulThreads()) { omp_set_num_threads(threads); }
+  int threads;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   absl::flat_hash_map<Shape, dnnl::matmul> primitives;
@@ -49,7 +53,7 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
   // b_transposed: physical [n][k] (PyTorch weights), logical [k][n].
   dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
   dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
-  const Shape shape{m, k, n, b_transposed};
+  const Shape shape{m, k, n, b_transposed, ctx.threads};
   auto it = ctx.primitives.find(shape);
   if (it == ctx.primitives.end()) {
     dnnl::matmul::desc desc(a_md, b_md, c_md);
@@ -67,6 +71,12 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
 
 }  // namespace
 
+void SetThreads(int threads) {
+  ThreadContext& ctx = Context();
+  ctx.threads = threads;
+  omp_set_num_threads(threads);
+}
+
 void Linear(const float* x, int64_t rows, int64_t in, const float* w,
             int64_t out, float* y) {
   Run(x, w, y, rows, in, out, /*b_transposed=*/true);
@@ -78,3 +88,9 @@ void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
 }
 
 }  // namespace trilemma::ops
+
+namespace trilemma {
+
+void SetStepThreads(int threads) { ops::SetThreads(threads); }
+
+}  // namespace trilemma

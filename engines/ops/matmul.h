@@ -25,6 +25,9 @@ void Linear(const float* x, int64_t rows, int64_t in, const float* w,
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
             int64_t n);
 
+// Team size of this thread's matmuls (see SetStepThreads in engine.h).
+void SetThreads(int threads);
+
 // Analytic FLOPs of Linear: multiply-add = 2.
 inline int64_t LinearFlops(int64_t rows, int64_t in, int64_t out) {
   return 2 * rows * in * out;

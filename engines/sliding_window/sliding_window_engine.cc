@@ -11,10 +11,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engines/common/kv_attention_engine.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"
-#include "engines/state/ring_window_kv.h"
 
 namespace trilemma {
 namespace {
@@ -48,23 +47,16 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   info.mutable_shape()->set_head_dim(preset.head_dim(d));
   info.mutable_shape()->set_window(static_cast<int32_t>(window));
   info.set_block_tokens(common.block_tokens);
-  const int64_t blocks =
-      (window + common.block_tokens - 1) / common.block_tokens;
-  info.set_state_bytes_cap(int64_t{4} * common.depth * d +
-                           blocks * common.block_tokens * 2 * common.depth * d *
-                               4);
   info.set_flops_formula("L*(8*d*d + 4*min(n,W)*d) + 2*V*d");
   info.set_state_formula(
       "4*L*d + ceil(min(n,W)/T)*T*2*L*d*4  (flat once n >= W)");
   knobs.RecordIn(&info);
 
-  const int layers = common.depth;
-  const int block_tokens = common.block_tokens;
-  return std::make_unique<KvAttentionEngine<RingWindowKv>>(
-      std::move(info), std::move(weights), preset.heads,
-      spec.state_budget_bytes, [=](KvBlockPool* pool) {
-        return RingWindowKv(pool, layers, d, block_tokens, window);
-      });
+  return MakeCircuitStackEngine(
+      std::move(info), std::move(weights),
+      SoftmaxKvStack(common.depth, preset.heads, preset.head_dim(d),
+                     RingWindowKvPolicy(window)),
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

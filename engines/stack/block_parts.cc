@@ -63,9 +63,5 @@ int64_t Ffn::Flops() const {
   return mats * 2 * int64_t{d_} * ff_;
 }
 
-int64_t Ffn::weight_floats() const {
-  const int64_t mats = kind_ == Kind::kSwiGlu ? 3 : 2;
-  return mats * int64_t{d_} * ff_;
-}
 
 }  // namespace trilemma

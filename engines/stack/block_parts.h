@@ -42,7 +42,6 @@ class Ffn {
   // x: [R, d] -> out: [R, d] (overwritten).
   void Forward(const float* x, int64_t rows, float* out) const;
   int64_t Flops() const;
-  int64_t weight_floats() const;
 
  private:
   enum class Kind { kGeluMlp, kSwiGlu };

@@ -1,7 +1,6 @@
 #include "engines/stack/layer_stack_engine.h"
 
 #include <algorithm>
-#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,8 +8,6 @@
 #include "engines/ops/vector_ops.h"
 #include "engines/state/fixed_state.h"
 #include "engines/state/kv_block_table.h"
-#include "engines/state/paged_kv_cache.h"
-#include "engines/state/ring_window_kv.h"
 
 namespace trilemma {
 namespace {
@@ -21,66 +18,52 @@ constexpr int64_t kPrefillRows = 256;
 
 }  // namespace
 
-// One sequence: every mixer's fixed floats and, when the stack keeps KV,
-// exactly one of a paged cache or a ring window.
+// One sequence: every mixer's fixed floats and, when the stack keeps KV, its
+// KV policy.
 class LayerStackEngine::StackSession final : public Session {
  public:
-  StackSession(FixedState fixed, std::optional<PagedKvCache> paged,
-               std::optional<RingWindowKv> ring)
-      : fixed_(std::move(fixed)),
-        paged_(std::move(paged)),
-        ring_(std::move(ring)) {}
+  StackSession(FixedState fixed, std::unique_ptr<KvPolicy> kv)
+      : fixed_(std::move(fixed)), kv_(std::move(kv)) {}
 
   int64_t state_bytes() const override {
-    return fixed_.bytes() + (paged_ ? paged_->bytes() : 0) +
-           (ring_ ? ring_->bytes() : 0);
+    return fixed_.bytes() + (kv_ ? kv_->bytes() : 0);
   }
   int64_t context_tokens() const override { return tokens_; }
   int64_t state_bytes_after(int64_t more) const override {
-    return fixed_.bytes() + (paged_ ? paged_->bytes_after(more) : 0) +
-           (ring_ ? ring_->bytes_after(more) : 0);
+    return fixed_.bytes() + (kv_ ? kv_->bytes_after(more) : 0);
   }
   absl::Status Reserve(int64_t more) override {
-    if (paged_) return paged_->Reserve(more);
-    if (ring_) return ring_->Reserve(more);
-    return absl::OkStatus();
+    return kv_ ? kv_->Reserve(more) : absl::OkStatus();
   }
 
   absl::Status CopyFrom(const StackSession& other) {
     fixed_.CopyFrom(other.fixed_);
     tokens_ = other.tokens_;
-    if (paged_) return paged_->CopyFrom(*other.paged_);
-    if (ring_) return ring_->CopyFrom(*other.ring_);
-    return absl::OkStatus();
+    return kv_ ? kv_->CopyFrom(*other.kv_) : absl::OkStatus();
   }
 
   float* fixed() { return fixed_.data(); }
-  KvBlockTable* kv() {
-    return paged_ ? &paged_->table() : ring_ ? &ring_->table() : nullptr;
-  }
+  KvPolicy* policy() { return kv_.get(); }
+  KvBlockTable* kv() { return kv_ ? &kv_->table() : nullptr; }
   int64_t tokens() const { return tokens_; }
-  // Slot and held count of the token at `position` (>= tokens()), given
-  // that every token before it is written: the policy's plan, so a prefill
-  // chunk can place all its rows before running them.
-  int64_t SlotAt(int64_t position) const {
-    return ring_ ? position % ring_->window() : position;
-  }
-  int64_t HeldAt(int64_t position) const {
-    if (ring_) return std::min(ring_->window(), position + 1);
-    return paged_ ? position + 1 : 0;
+  // The token `ahead` after the next one: its slot and held count, or false
+  // when the policy cannot say before seeing the tokens between.
+  bool Place(int64_t ahead, int64_t* slot, int64_t* held) const {
+    if (!kv_) {
+      *slot = 0;
+      *held = 0;
+      return true;
+    }
+    return kv_->Place(ahead, slot, held);
   }
   void Advance(int64_t n) {
     tokens_ += n;
-    for (int64_t i = 0; i < n; ++i) {
-      if (paged_) paged_->Advance();
-      if (ring_) ring_->Advance();
-    }
+    if (kv_) kv_->Advance(n);
   }
 
  private:
   FixedState fixed_;
-  std::optional<PagedKvCache> paged_;
-  std::optional<RingWindowKv> ring_;
+  std::unique_ptr<KvPolicy> kv_;
   int64_t tokens_ = 0;
 };
 
@@ -90,9 +73,6 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
     : info_(std::move(info)),
       weights_(std::move(weights)),
       stack_(std::move(stack)) {
-  const StackFrame& frame = stack_.frame;
-  weight_floats_ = int64_t{frame.vocab} * frame.d_model *
-                   (frame.readout == frame.embed ? 1 : 2);
   for (const StackBlock& block : stack_.blocks) {
     const MixerStateDecl decl = block.mixer->state();
     fixed_offset_.push_back(fixed_floats_);
@@ -103,16 +83,14 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
     } else {
       kv_layer_.push_back(-1);
     }
-    weight_floats_ += block.mixer->weight_floats() +
-                      (block.ffn ? block.ffn->weight_floats() : 0);
   }
-  if (kv_layers_ == 0) stack_.kv = LayerStack::Kv::kNone;
-  const int64_t fixed_bytes = 4 * fixed_floats_;
+  if (kv_layers_ == 0) stack_.kv = KvPolicySpec{};
+  const int64_t fixed_bytes = 4 * fixed_floats_ + stack_.kv.fixed_bytes;
   info_.set_state_budget_bytes(state_budget_bytes);
   info_.set_state_bytes_fixed(fixed_bytes);
   // Without KV no block is ever taken; the granule only has to be positive.
   int64_t block_bytes = std::max<int64_t>(fixed_bytes, 4);
-  if (stack_.kv == LayerStack::Kv::kNone) {
+  if (!stack_.kv.make) {
     info_.set_block_tokens(0);
     info_.set_block_bytes(0);
     info_.set_state_bytes_per_token(0);
@@ -123,13 +101,11 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
         KvBlockTable::BlockBytes(kv_layers_, kv_dim_, stack_.block_tokens);
     info_.set_block_bytes(block_bytes);
     info_.set_state_bytes_per_token(int64_t{4} * 2 * kv_layers_ * kv_dim_);
-    if (stack_.kv == LayerStack::Kv::kWindow) {
-      const int64_t blocks =
-          (stack_.window + stack_.block_tokens - 1) / stack_.block_tokens;
-      info_.set_state_bytes_cap(fixed_bytes + blocks * block_bytes);
-    } else {
-      info_.set_state_bytes_cap(0);
-    }
+    const int64_t kept = stack_.kv.kept_tokens;
+    info_.set_state_bytes_cap(
+        kept > 0 ? fixed_bytes + (kept + stack_.block_tokens - 1) /
+                                     stack_.block_tokens * block_bytes
+                 : 0);
   }
   pool_ = std::make_unique<KvBlockPool>(info_.name(), state_budget_bytes,
                                         block_bytes);
@@ -141,16 +117,15 @@ absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::NewSession() const {
   absl::StatusOr<FixedState> fixed =
       FixedState::Create(pool_.get(), fixed_floats_);
   if (!fixed.ok()) return fixed.status();
-  std::optional<PagedKvCache> paged;
-  std::optional<RingWindowKv> ring;
-  if (stack_.kv == LayerStack::Kv::kPaged) {
-    paged.emplace(pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens);
-  } else if (stack_.kv == LayerStack::Kv::kWindow) {
-    ring.emplace(pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens,
-                 stack_.window);
+  std::unique_ptr<KvPolicy> kv;
+  if (stack_.kv.make) {
+    absl::StatusOr<std::unique_ptr<KvPolicy>> made = stack_.kv.make(
+        pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens);
+    if (!made.ok()) return made.status();
+    kv = *std::move(made);
   }
   return std::unique_ptr<Session>(
-      new StackSession(*std::move(fixed), std::move(paged), std::move(ring)));
+      new StackSession(*std::move(fixed), std::move(kv)));
 }
 
 absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::Fork(
@@ -191,6 +166,9 @@ void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
       row.position = place.position;
       row.slot = place.slot;
       row.held = place.held;
+      KvPolicy* policy = place.session->policy();
+      row.observer =
+          policy != nullptr && policy->wants_attention() ? policy : nullptr;
     }
     block.norm.Apply(h.data(), r_count, xn.data());             // [R, d]
     block.mixer->Forward(xn.data(), mixer_rows, mixed.data());  // [R, d]
@@ -224,39 +202,53 @@ absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,
   rows.clear();
   for (Session* s : sessions) {
     auto* session = static_cast<StackSession*>(s);
-    const int64_t position = session->tokens();
-    rows.push_back({session, position, session->SlotAt(position),
-                    session->HeldAt(position)});
+    RowPlace& row = rows.emplace_back();
+    row.session = session;
+    row.position = session->tokens();
+    session->Place(0, &row.slot, &row.held);
   }
   Forward(tokens, rows, static_cast<int64_t>(rows.size()), logits);
   for (Session* s : sessions) static_cast<StackSession*>(s)->Advance(1);
   return absl::OkStatus();
 }
 
+bool LayerStackEngine::PrefillChunk(StackSession* session,
+                                    absl::Span<const int32_t> tokens,
+                                    float* logits) const {
+  thread_local std::vector<RowPlace> rows;
+  rows.clear();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    RowPlace& row = rows.emplace_back();
+    row.session = session;
+    row.position = session->tokens() + static_cast<int64_t>(i);
+    if (!session->Place(static_cast<int64_t>(i), &row.slot, &row.held)) {
+      return false;
+    }
+  }
+  Forward(tokens, rows, 1, logits);
+  session->Advance(static_cast<int64_t>(tokens.size()));
+  return true;
+}
+
 absl::Status LayerStackEngine::Prefill(Session* s,
                                        absl::Span<const int32_t> tokens,
                                        float* logits) const {
   auto* session = static_cast<StackSession*>(s);
-  std::vector<RowPlace> rows;
   const int64_t total = static_cast<int64_t>(tokens.size());
   for (int64_t begin = 0; begin < total; begin += kPrefillRows) {
     const int64_t n = std::min(kPrefillRows, total - begin);
-    rows.clear();
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t position = session->tokens() + i;
-      rows.push_back({session, position, session->SlotAt(position),
-                      session->HeldAt(position)});
-    }
-    const bool last = begin + n == total;
-    Forward(tokens.subspan(begin, n), rows, 1, last ? logits : nullptr);
-    session->Advance(n);
+    float* out = begin + n == total ? logits : nullptr;
+    if (PrefillChunk(session, tokens.subspan(begin, n), out)) continue;
+    // A policy that must see each token's attention first: one at a time.
+    return Engine::Prefill(s, tokens.subspan(begin), logits);
   }
   return absl::OkStatus();
 }
 
 StepCost LayerStackEngine::NextStepCost(const Session& s) const {
   const auto& session = static_cast<const StackSession&>(s);
-  const int64_t held = session.HeldAt(session.tokens());
+  int64_t slot = 0, held = 0;
+  session.Place(0, &slot, &held);
   StepCost cost;
   for (const StackBlock& block : stack_.blocks) {
     cost.flops +=
@@ -264,7 +256,7 @@ StepCost LayerStackEngine::NextStepCost(const Session& s) const {
   }
   cost.flops += 2 * int64_t{stack_.frame.vocab} * stack_.frame.d_model;
   // Weights once; the fixed state read and written; attended KV rows read.
-  cost.bytes = weight_floats_ * 4 + 2 * 4 * fixed_floats_ +
+  cost.bytes = weights_->num_floats() * 4 + 2 * 4 * fixed_floats_ +
                int64_t{kv_layers_} * held * kv_dim_ * 2 * 4;
   return cost;
 }

@@ -16,12 +16,11 @@
 //
 // Session state, all charged to the engine's KvBlockPool: one FixedState
 // holding every mixer's fixed floats, and — when any mixer keeps KV — one
-// paged cache (slot = position) or ring window (slot = position mod W) with a
-// KV layer per KV-keeping mixer.
+// KvPolicy (paged, ring window, sinks, heavy hitters; kv_policy.h) with a KV
+// layer per KV-keeping mixer.
 //
 // Example:
-//   LayerStack stack{.frame = frame, .kv = LayerStack::Kv::kPaged,
-//                    .block_tokens = 16};
+//   LayerStack stack{.frame = frame, .kv = PagedKvPolicy(), .block_tokens = 16};
 //   stack.blocks.push_back(std::move(block));
 //   auto engine = std::make_unique<LayerStackEngine>(
 //       std::move(info), std::move(weights), std::move(stack), budget);
@@ -38,6 +37,7 @@
 #include "engines/common/tensor_map.h"
 #include "engines/engine.h"
 #include "engines/stack/block_parts.h"
+#include "engines/stack/kv_policy.h"
 #include "engines/stack/mixer.h"
 #include "engines/state/kv_block_pool.h"
 
@@ -61,11 +61,9 @@ struct StackBlock {
 };
 
 struct LayerStack {
-  enum class Kv { kNone, kPaged, kWindow };
   StackFrame frame;
   std::vector<StackBlock> blocks;
-  Kv kv = Kv::kNone;   // ignored (kNone) when no mixer keeps KV
-  int64_t window = 0;  // kWindow: tokens kept
+  KvPolicySpec kv;  // ignored when no mixer keeps KV
   int block_tokens = 16;
 };
 
@@ -74,7 +72,7 @@ class LayerStackEngine final : public Engine {
   // Fills info's state fields (block_tokens, block_bytes, budget,
   // state_bytes_fixed / per_token / cap); the caller fills the rest.
   // REQUIRES: the stack's pointers point into *weights; every KV-keeping
-  //           mixer declares the same kv_dim; kWindow has window > 0.
+  //           mixer declares the same kv_dim, and then stack.kv.make is set.
   LayerStackEngine(v1::EngineInfo info,
                    std::shared_ptr<const TensorMap> weights, LayerStack stack,
                    int64_t state_budget_bytes);
@@ -105,6 +103,10 @@ class LayerStackEngine final : public Engine {
     int64_t slot;
     int64_t held;
   };
+  // Runs `tokens` of one session as one chunk of rows; false (nothing run)
+  // when its KV policy cannot place them ahead.
+  bool PrefillChunk(StackSession* session, absl::Span<const int32_t> tokens,
+                    float* logits) const;
 
   // Runs rows through the blocks; writes logits for rows
   // [rows.size() - logit_rows, rows.size()) when logits is non-null.
@@ -120,7 +122,6 @@ class LayerStackEngine final : public Engine {
   int kv_layers_ = 0;
   int kv_dim_ = 0;
   int64_t fixed_floats_ = 0;
-  int64_t weight_floats_ = 0;
   std::unique_ptr<KvBlockPool> pool_;
 };
 

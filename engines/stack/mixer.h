@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
+#include "engines/stack/kv_policy.h"
 #include "engines/state/kv_block_table.h"
 
 namespace trilemma {
@@ -44,6 +45,10 @@ struct MixerRow {
   int64_t position = 0;        // tokens of the session before this one
   int64_t slot = 0;            // KV slot this token's key/value go to
   int64_t held = 0;            // slots [0, held) hold tokens once written
+  // Non-null when the session's KV policy wants each layer's attention
+  // weights (heavy hitters): a softmax mixer reports them with
+  // observer->ObserveAttention(kv_layer, probs, held).
+  KvPolicy* observer = nullptr;
 };
 
 class Mixer {
@@ -59,9 +64,6 @@ class Mixer {
 
   // FLOPs of one row when `held` KV slots are attended (multiply-add = 2).
   virtual int64_t Flops(int64_t held) const = 0;
-
-  // Floats of weights this mixer reads per step (for the bytes estimate).
-  virtual int64_t weight_floats() const = 0;
 };
 
 }  // namespace trilemma

@@ -52,10 +52,17 @@ class SinkWindowKv {
   absl::Status Reserve(int64_t more) {
     return table_.EnsureSlots(std::min(kept(), tokens_ + more));
   }
-  int64_t next_slot() const {
-    return tokens_ < sinks_ ? tokens_ : sinks_ + (tokens_ - sinks_) % window_;
+  int64_t next_slot() const { return SlotAt(tokens_); }
+  int64_t held_after() const { return HeldAt(tokens_); }
+  // Slot and held count of the token at `position` once those before it are
+  // written (a prefill chunk places all its tokens up front).
+  int64_t SlotAt(int64_t position) const {
+    return position < sinks_ ? position
+                             : sinks_ + (position - sinks_) % window_;
   }
-  int64_t held_after() const { return std::min(kept(), tokens_ + 1); }
+  int64_t HeldAt(int64_t position) const {
+    return std::min(kept(), position + 1);
+  }
   void Advance() { ++tokens_; }
 
   // Copies `other`'s tokens into this empty state of the same shape (see

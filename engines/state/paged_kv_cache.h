@@ -26,6 +26,10 @@ class PagedKvCache {
   int64_t next_slot() const { return tokens_; }
   // Slots holding tokens once the next token is written: [0, held_after()).
   int64_t held_after() const { return tokens_ + 1; }
+  // Slot and held count of the token at `position` once those before it are
+  // written (a prefill chunk places all its tokens up front).
+  int64_t SlotAt(int64_t position) const { return position; }
+  int64_t HeldAt(int64_t position) const { return position + 1; }
   void Advance() { ++tokens_; }
 
   int64_t tokens() const { return tokens_; }

@@ -28,6 +28,12 @@ class RingWindowKv {
   }
   int64_t next_slot() const { return tokens_ % window_; }
   int64_t held_after() const { return std::min(window_, tokens_ + 1); }
+  // Slot and held count of the token at `position` once those before it are
+  // written (a prefill chunk places all its tokens up front).
+  int64_t SlotAt(int64_t position) const { return position % window_; }
+  int64_t HeldAt(int64_t position) const {
+    return std::min(window_, position + 1);
+  }
   void Advance() { ++tokens_; }
 
   int64_t tokens() const { return tokens_; }

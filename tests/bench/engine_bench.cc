@@ -224,10 +224,15 @@ void RegisterStepBenchmarks() {
 }
 
 }  // namespace
+
+// checkpoint_bench.cc: only when TRILEMMA_BENCH_CHECKPOINTS names some.
+void RegisterCheckpointBenchmarks();
+
 }  // namespace trilemma
 
 int main(int argc, char** argv) {
   trilemma::RegisterStepBenchmarks();
+  trilemma::RegisterCheckpointBenchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <cstdlib>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "engines/registry.h"
 
 namespace trilemma::conformance {
@@ -82,6 +84,20 @@ std::vector<ConformanceCase> AllConformanceCases() {
   return cases;
 }
 
+std::vector<ConformanceCase> CheckpointConformanceCases() {
+  std::vector<ConformanceCase> cases;
+  for (absl::string_view name :
+       absl::StrSplit(TRILEMMA_CHECKPOINT_CASES, ',', absl::SkipEmpty())) {
+    ConformanceCase c;
+    c.family = "checkpoint";
+    c.test_name = Sanitize(std::string{name});
+    c.engine_name = c.test_name;
+    c.checkpoint = std::string{name};
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
 std::string ConformanceCaseName(
     const ::testing::TestParamInfo<ConformanceCase>& info) {
   return info.param.test_name;
@@ -101,8 +117,19 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCaseEngine(
     const ConformanceCase& c, int64_t budget, const std::string& name_suffix) {
   EngineSpec spec;
   spec.name = c.engine_name + name_suffix;
-  spec.family = c.family;
   spec.state_budget_bytes = budget;
+  if (!c.checkpoint.empty()) {
+    const char* root = std::getenv("TRILEMMA_TEST_CHECKPOINTS");
+    if (root == nullptr) {
+      return absl::FailedPreconditionError(
+          "TRILEMMA_TEST_CHECKPOINTS is not set (ctest sets it after "
+          "tests/checkpoints writes the checkpoints)");
+    }
+    spec.checkpoint = absl::StrCat(root, "/", c.checkpoint);
+    spec.knobs = c.knobs;
+    return CreateEngine(spec);
+  }
+  spec.family = c.family;
   std::set<std::string> dropped;
   while (true) {
     spec.knobs = MergedKnobs(c, dropped);

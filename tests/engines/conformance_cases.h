@@ -45,11 +45,20 @@ struct ConformanceCase {
   // only where the family takes them (an engine without a d_model knob is
   // created without it).
   std::map<std::string, std::string> shrink;
+  // Set for a checkpoint case: the model directory's name under
+  // $TRILEMMA_TEST_CHECKPOINTS (written by tests/checkpoints/
+  // make_checkpoints.py before the suite runs).
+  std::string checkpoint;
 };
 
 // Every case of every registered family, in registry order. Cheap: creates no
 // engine (gtest calls it while listing tests).
 std::vector<ConformanceCase> AllConformanceCases();
+
+// One case per small checkpoint make_checkpoints.py writes (the names come
+// from its --list at configure time): every checkpoint architecture must keep
+// the same Engine/Session contract as the built-in families.
+std::vector<ConformanceCase> CheckpointConformanceCases();
 
 std::string ConformanceCaseName(
     const ::testing::TestParamInfo<ConformanceCase>& info);

@@ -256,6 +256,9 @@ TEST_P(ConformanceLimits, BadKnobsAreInvalidArgumentNamingTheKnob) {
 INSTANTIATE_TEST_SUITE_P(Registry, ConformanceLimits,
                          ::testing::ValuesIn(AllConformanceCases()),
                          ConformanceCaseName);
+INSTANTIATE_TEST_SUITE_P(Checkpoints, ConformanceLimits,
+                         ::testing::ValuesIn(CheckpointConformanceCases()),
+                         ConformanceCaseName);
 
 TEST(RegistryTest, UnknownFamilyIsInvalidArgumentNamingIt) {
   EngineSpec spec;

@@ -506,6 +506,9 @@ TEST_P(Conformance, ConcurrentStepsOnDistinctSessions) {
 INSTANTIATE_TEST_SUITE_P(Registry, Conformance,
                          ::testing::ValuesIn(AllConformanceCases()),
                          ConformanceCaseName);
+INSTANTIATE_TEST_SUITE_P(Checkpoints, Conformance,
+                         ::testing::ValuesIn(CheckpointConformanceCases()),
+                         ConformanceCaseName);
 
 }  // namespace
 }  // namespace trilemma::conformance
