@@ -9,9 +9,10 @@ row, against fixed expectations:
     its context, state and cost filled in; the claimed corners are the
     README's; every engine whose capacity is at least 32 pairs recalls
     16 pairs, mamba (capacity < 8) does not;
-  - the sweep's sweep.json has every (engine, pairs, context) row, measured,
-    and a summary per engine, with full attention's capacity above mamba's
-    and its state growing with context while the compact engines' does not.
+  - the sweep's sweep.json has every (engine, pairs, filler) row, measured,
+    and a summary per engine in that order, with full attention's capacity
+    above mamba's and the corners each engine claims equal to those the
+    sweep measured.
 
   check_run_comparison.py --script deploy/run-comparison.sh \
       --build-dir build --workdir /tmp/run_comparison
@@ -44,11 +45,11 @@ EXPECTED_ORDER = list(EXPECTED_CORNERS)
 BELOW_16 = {"mamba"}
 PAIRS, QUERIES, SEED = 16, 8, 1
 # The script's sweep (deploy/run-comparison.sh).
-SWEEP_PAIRS, SWEEP_CONTEXTS = [8, 32, 128, 512], [0, 2048]
+SWEEP_PAIRS, SWEEP_CONTEXTS, SWEEP_QUERIES = [8, 32, 128, 512], [0, 2048], 32
 
 
-def corners(info):
-    c = info.get("corners", {})
+def corners(c):
+    """A JSON Corners message as letters, e.g. "EC" or "R"."""
     return "".join(letter for key, letter in
                    (("efficient", "E"), ("compact", "C"), ("recall", "R"))
                    if c.get(key))
@@ -70,8 +71,9 @@ def check_recall(report, fail):
         fail(f"engines {names}, expected {EXPECTED_ORDER}")
     for info in report["engines"]:
         want = EXPECTED_CORNERS.get(info["name"])
-        if want is not None and corners(info) != want:
-            fail(f"{info['name']} claims corners {corners(info)}, "
+        got = corners(info.get("corners", {}))
+        if want is not None and got != want:
+            fail(f"{info['name']} claims corners {got}, "
                  f"expected {want}")
     rows = report["rows"]
     if [r["engine"] for r in rows] != EXPECTED_ORDER:
@@ -106,33 +108,45 @@ def check_sweep(path, fail):
     with open(path) as f:
         sweep = json.load(f)
     rows = sweep["rows"]
-    cells = {(r["engine"], r["pairs"], int(r.get("filler", 0))) for r in rows}
     for name in EXPECTED_ORDER:
-        for pairs in SWEEP_PAIRS:
-            for context in SWEEP_CONTEXTS:
-                if not any(e == name and p == pairs for e, p, _ in cells):
-                    fail(f"sweep: no row {name} pairs {pairs}")
+        mine = [r for r in rows if r["engine"] == name]
+        cells = sorted((r["pairs"], int(r["filler"])) for r in mine)
+        want = sorted((p, c) for p in SWEEP_PAIRS for c in SWEEP_CONTEXTS)
+        if cells != want:
+            fail(f"sweep: {name} has cells {cells}, expected {want}")
     if len(rows) != len(EXPECTED_ORDER) * len(SWEEP_PAIRS) * \
             len(SWEEP_CONTEXTS):
         fail(f"sweep: {len(rows)} rows")
     for r in rows:
+        where = f"sweep row {r['engine']} pairs {r['pairs']} filler " \
+                f"{r['filler']}"
         if r["error"]:
-            fail(f"sweep row {r['engine']} pairs {r['pairs']}: {r['error']}")
-    summaries = {s["engine"]: s for s in sweep["summaries"]}
-    if list(summaries) != EXPECTED_ORDER:
-        fail(f"sweep summaries {list(summaries)}")
+            fail(f"{where}: {r['error']}")
+        elif r["queries"] != SWEEP_QUERIES or \
+                abs(r["recall"] - r["hits"] / SWEEP_QUERIES) > 1e-9:
+            fail(f"{where}: {r['hits']} hits of {r['queries']}, recall "
+                 f"{r['recall']}")
+    summaries = [s["engine"] for s in sweep["summaries"]]
+    if summaries != EXPECTED_ORDER:
+        fail(f"sweep summaries {summaries}")
         return
-    attention, mamba = summaries["attention"], summaries["mamba"]
-    if not attention["capacity90"] > mamba["capacity90"]:
-        fail(f"sweep: attention capacity {attention['capacity90']} not above "
-             f"mamba's {mamba['capacity90']}")
-    for name, s in summaries.items():
-        growing = s["stateExponent"] > 0.5
-        compact = "C" in EXPECTED_CORNERS[name]
-        if compact == growing:
-            fail(f"sweep: {name} state exponent {s['stateExponent']} but "
-                 f"compact={compact}")
-    print(f"sweep: {len(rows)} rows, {len(summaries)} summaries checked")
+    by_name = {s["engine"]: s for s in sweep["summaries"]}
+    if not by_name["attention"]["capacity90"] > by_name["mamba"]["capacity90"]:
+        fail(f"sweep: attention capacity {by_name['attention']['capacity90']} "
+             f"not above mamba's {by_name['mamba']['capacity90']}")
+    for name, s in by_name.items():
+        claimed, measured = corners(s["claimed"]), corners(s["measured"])
+        if claimed != EXPECTED_CORNERS[name]:
+            fail(f"sweep: {name} claims {claimed}")
+        # The sweep judges "efficient" from the per-token FLOPs the server
+        # reports, which for the HNSW index charge its peak search; the
+        # conformance suite judges it from measured work instead.
+        if name == "memory":
+            claimed, measured = claimed.replace("E", ""), \
+                measured.replace("E", "")
+        if claimed != measured:
+            fail(f"sweep: {name} claims {claimed} but measured {measured}")
+    print(f"sweep: {len(rows)} rows, {len(by_name)} summaries checked")
 
 
 def main():

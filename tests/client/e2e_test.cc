@@ -268,7 +268,9 @@ TEST_F(ClientEndToEndTest, RecallTable) {
     ASSERT_TRUE(absl::SimpleAtod(cells[2], &recall));
     EXPECT_NEAR(recall, hit_count / 8.0, 5e-4);
     EXPECT_EQ(cells[4], "16");  // 8 pairs stored
-    if (engines[i] == "attention") EXPECT_EQ(hit_count, 8);
+    if (engines[i] == "attention") {
+      EXPECT_EQ(hit_count, 8);
+    }
   }
   EXPECT_THAT(lines[4], HasSubstr("seed 3"));
 }

@@ -524,7 +524,7 @@ TEST(LoadOutputTest, CsvHasTheHeaderAndOneRowPerEngineAndTotal) {
   const v1::LoadReport report = SampleReport();
   const std::string csv = FormatLoadCsv(report);
   ASSERT_EQ(csv.substr(0, csv.find('\n')), kLoadCsvHeader);
-  const std::vector<std::map<std::string, std::string>> rows = CsvRecords(csv);
+  std::vector<std::map<std::string, std::string>> rows = CsvRecords(csv);
   ASSERT_EQ(rows.size(), 3u);  // attention, mamba, all
   const v1::LoadEngineResult* results[] = {&report.engines(0),
                                            &report.engines(1), &report.total()};
