@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
 
@@ -12,6 +13,7 @@ void AttendSlots(const float* q, int heads, int head_dim, float scale,
                  float* scores, float* out, float* probs_out) {
   const int kv_dim = kv.kv_dim();
   const int block_tokens = kv.block_tokens();
+  CountFlops(AttendFlops(slots, int64_t{heads} * head_dim));
   if (probs_out != nullptr) std::fill(probs_out, probs_out + slots, 0.0f);
   for (int h = 0; h < heads; ++h) {
     const float* qh = q + h * head_dim;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
 
@@ -20,6 +21,7 @@ int64_t FeatureDim(FeatureMap map, int64_t n, bool constant) {
 
 void ApplyFeatureMap(FeatureMap map, const float* x, int64_t n, bool constant,
                      float* phi) {
+  CountFlops(FeatureMapFlops(map, n, constant));
   switch (map) {
     case FeatureMap::kIdentity:
       Copy(x, phi, n);
@@ -52,6 +54,8 @@ int64_t FeatureMapFlops(FeatureMap map, int64_t n, bool constant) {
 
 void DecayedOuterUpdate(float gamma, const float* phi_k, const float* v,
                         int64_t dk, int64_t dv, float* s, float* z) {
+  CountFlops(DecayedOuterUpdateFlops(dk, dv, gamma != 1.0f,
+                                     /*normalised=*/z != nullptr));
   for (int64_t i = 0; i < dk; ++i) {
     float* row = s + i * dv;
     if (gamma != 1.0f) {
@@ -65,6 +69,7 @@ void DecayedOuterUpdate(float gamma, const float* phi_k, const float* v,
 
 void OuterRead(const float* s, const float* z, const float* phi_q, int64_t dk,
                int64_t dv, float* o) {
+  CountFlops(OuterReadFlops(dk, dv, /*normalised=*/z != nullptr));
   std::fill(o, o + dv, 0.0f);
   for (int64_t i = 0; i < dk; ++i) Axpy(phi_q[i], s + i * dv, o, dv);
   if (z == nullptr) return;
@@ -74,6 +79,7 @@ void OuterRead(const float* s, const float* z, const float* phi_q, int64_t dk,
 
 void DeltaRuleUpdate(float alpha, float beta, const float* k, const float* v,
                      int64_t dk, int64_t dv, float* s, float* u) {
+  CountFlops(DeltaRuleUpdateFlops(dk, dv, alpha != 1.0f));
   // u = v − α·Sᵀk: what the memory lacks for k, after the decay.
   std::fill(u, u + dv, 0.0f);
   for (int64_t i = 0; i < dk; ++i) Axpy(k[i], s + i * dv, u, dv);
@@ -88,6 +94,7 @@ void DeltaRuleUpdate(float alpha, float beta, const float* k, const float* v,
 }
 
 void L2Normalize(float* x, int64_t n, float eps) {
+  CountFlops(L2NormalizeFlops(n));
   const float norm = std::sqrt(Dot(x, x, n));
   const float inv = 1.0f / std::max(norm, eps);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;

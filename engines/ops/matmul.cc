@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "engines/engine.h"
+#include "engines/ops/work_counter.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace trilemma::ops {
@@ -79,11 +80,13 @@ void SetThreads(int threads) {
 
 void Linear(const float* x, int64_t rows, int64_t in, const float* w,
             int64_t out, float* y) {
+  CountFlops(LinearFlops(rows, in, out));
   Run(x, w, y, rows, in, out, /*b_transposed=*/true);
 }
 
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
             int64_t n) {
+  CountFlops(2 * m * k * n);
   Run(a, b, c, m, k, n, /*b_transposed=*/false);
 }
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engines/ops/attention.h"
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
 
@@ -15,6 +17,7 @@ void AttendSlotsAndRows(const float* q, int heads, int head_dim, float scale,
   const int kv_dim = kv.kv_dim();
   const int block_tokens = kv.block_tokens();
   const int64_t n = slots + rows;
+  CountFlops(AttendFlops(n, int64_t{heads} * head_dim));
   // Index i < slots is a slot, slots + r is retrieved row r.
   auto key = [&](int64_t i) {
     return i < slots ? kv.BlockKeys(layer, i / block_tokens) +

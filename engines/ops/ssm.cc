@@ -2,10 +2,13 @@
 
 #include <cmath>
 
+#include "engines/ops/work_counter.h"
+
 namespace trilemma::ops {
 
 void CausalConvStep(const float* x, const float* w, const float* b,
                     int64_t channels, int kernel, float* window, float* out) {
+  CountFlops(CausalConvFlops(channels, kernel));
   const int history = kernel - 1;
   for (int64_t c = 0; c < channels; ++c) {
     const float* wc = w + c * kernel;
@@ -21,6 +24,7 @@ void CausalConvStep(const float* x, const float* w, const float* b,
 void SelectiveScanStep(const float* u, const float* dt, const float* a,
                        const float* b, const float* c, const float* d,
                        int64_t channels, int64_t n, float* h, float* y) {
+  CountFlops(SelectiveScanFlops(channels, n));
   for (int64_t ch = 0; ch < channels; ++ch) {
     const float* ac = a + ch * n;
     float* hc = h + ch * n;

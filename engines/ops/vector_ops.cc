@@ -4,10 +4,14 @@
 #include <cmath>
 #include <limits>
 
+#include "engines/ops/work_counter.h"
+
 namespace trilemma::ops {
 
 void RmsNorm(const float* x, const float* g, float eps, int64_t rows, int64_t n,
              float* y) {
+  // Per row: the sum of squares (2n) and the scaled product (2n).
+  CountFlops(4 * rows * n);
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
@@ -20,6 +24,7 @@ void RmsNorm(const float* x, const float* g, float eps, int64_t rows, int64_t n,
 
 void TokenShift(const float* cur, const float* prev, const float* w_cur,
                 const float* w_prev, int64_t n, float* y) {
+  CountFlops(3 * n);
   for (int64_t i = 0; i < n; ++i) {
     y[i] = w_cur[i] * cur[i] + w_prev[i] * prev[i];
   }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 // hnswlib defines non-inline functions in its headers: include it in this
 // one translation unit only. Its SSE prefetch hints (hnswlib 0.6) load the
 // neighbour id one past a full link list (searchBaseLayer reads
@@ -44,6 +45,7 @@ class CountingInnerProductSpace final : public hnswlib::SpaceInterface<float> {
     // hnswlib hands the parameter back as const; the counter is ours.
     Param* param = static_cast<Param*>(const_cast<void*>(p));
     ++param->count;
+    ops::CountFlops(2 * static_cast<int64_t>(param->dim));
     return 1.0f - ops::Dot(static_cast<const float*>(a),
                            static_cast<const float*>(b),
                            static_cast<int64_t>(param->dim));
@@ -167,6 +169,7 @@ int64_t ExternalKvStore::Search(const float* query, int64_t k, int64_t* ids) {
   const int64_t dim = r.options.dim;
   std::vector<std::pair<float, int64_t>>& best = r.scratch;
   best.clear();
+  ops::CountFlops(2 * r.size * dim);
   for (int64_t id = 0; id < r.size; ++id) {
     const float score = ops::Dot(query, &r.keys[id * dim], dim);
     if (static_cast<int64_t>(best.size()) == k &&

@@ -238,10 +238,41 @@ TEST_F(ClientEndToEndTest, RecallTable) {
   ProcessResult r = Client({"recall", "--engines=mamba,attention", "--pairs=8",
                             "--queries=8", "--seed=3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("flops/token"));
-  EXPECT_THAT(r.out, HasSubstr("seed 3"));
-  // Engines in the order asked for.
-  EXPECT_LT(r.out.find("mamba"), r.out.find("attention"));
+  // Header, dashed rule, one row per engine in the order asked for, then
+  // the footnote.
+  const std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  const std::vector<std::string> header =
+      absl::StrSplit(lines[0], ' ', absl::SkipEmpty());
+  EXPECT_EQ(header, (std::vector<std::string>{"engine", "pairs", "recall",
+                                              "hits", "context", "state",
+                                              "flops/token", "ms/token"}))
+      << r.out;
+  EXPECT_EQ(lines[1].find_first_not_of("- "), std::string::npos) << lines[1];
+  const std::string engines[] = {"mamba", "attention"};
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(lines[2 + i]);
+    // engine, pairs, recall, hits, context come first and hold no spaces.
+    const std::vector<std::string> cells =
+        absl::StrSplit(lines[2 + i], ' ', absl::SkipEmpty());
+    ASSERT_GE(cells.size(), 5u);
+    EXPECT_EQ(cells[0], engines[i]);
+    EXPECT_EQ(cells[1], "8");
+    const std::vector<std::string> hits = absl::StrSplit(cells[3], '/');
+    ASSERT_EQ(hits.size(), 2u);
+    EXPECT_EQ(hits[1], "8");
+    int hit_count = -1;
+    double recall = -1;
+    ASSERT_TRUE(absl::SimpleAtoi(hits[0], &hit_count));
+    ASSERT_TRUE(absl::SimpleAtod(cells[2], &recall));
+    EXPECT_NEAR(recall, hit_count / 8.0, 5e-4);
+    EXPECT_EQ(cells[4], "16");  // 8 pairs stored
+    if (engines[i] == "attention") {
+      EXPECT_EQ(hit_count, 8);
+    }
+  }
+  EXPECT_THAT(lines[4], HasSubstr("seed 3"));
 }
 
 TEST_F(ClientEndToEndTest, FailedRowIsRecordedAndTheRunContinues) {

@@ -8,9 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -68,6 +72,70 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+// Parses the address after `key` ("grpc=" or "metrics=") in a server's
+// ready line; empty until the line is printed.
+std::string ReadyAddress(const std::string& log, absl::string_view key) {
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    const size_t at = line.find(key);
+    if (line.find("trilemma-server ready:") != 0 || at == line.npos) continue;
+    absl::string_view address = line.substr(at + key.size());
+    return std::string{address.substr(0, address.find(' '))};
+  }
+  return "";
+}
+
+// A trilemma-server started with `config` on free ports (metrics on when
+// asked), and the addresses its ready line names.
+struct StartedServer {
+  std::unique_ptr<ChildProcess> process;
+  std::string address;          // empty when it never got ready
+  std::string metrics_address;  // "off" without metrics
+};
+
+StartedServer StartServer(const std::string& config, const std::string& log,
+                          bool metrics) {
+  StartedServer server;
+  server.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{
+          kServer, "--listen=127.0.0.1:0",
+          metrics ? "--metrics_listen=127.0.0.1:0" : "--metrics_listen=",
+          "--config=" + config},
+      log);
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < give_up &&
+         server.process->Running()) {
+    const std::string text = server.process->Log();
+    server.address = ReadyAddress(text, "grpc=");
+    if (!server.address.empty()) {
+      server.metrics_address = ReadyAddress(text, "metrics=");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return server;
+}
+
+// The sum of every sample of `family` on a server's /metrics page, or -1
+// when the page cannot be read.
+double SumOfMetric(const std::string& metrics_address,
+                   absl::string_view family) {
+  const ProcessResult r = RunProcess(
+      {"/usr/bin/curl", "-sf", "http://" + metrics_address + "/metrics"});
+  if (r.exit_code != 0) return -1;
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (!absl::StartsWith(line, family)) continue;
+    const absl::string_view rest = line.substr(family.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;
+    double value = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+      sum += value;
+    }
+  }
+  return sum;
+}
+
 // One server per test process (CTest runs each test in its own process).
 class LoadEndToEndTest : public ::testing::Test {
  protected:
@@ -76,23 +144,9 @@ class LoadEndToEndTest : public ::testing::Test {
                             std::to_string(getpid()));
     const std::string config = *stem_ + ".textproto";
     std::ofstream(config) << kConfig;
-    server_ = new ChildProcess({kServer, "--listen=127.0.0.1:0",
-                                "--metrics_listen=", "--config=" + config},
-                               *stem_ + ".log");
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < give_up && server_->Running()) {
-      for (absl::string_view line : absl::StrSplit(server_->Log(), '\n')) {
-        const size_t at = line.find("grpc=");
-        if (line.find("trilemma-server ready:") != 0 || at == line.npos) {
-          continue;
-        }
-        absl::string_view address = line.substr(at + 5);
-        address_ = new std::string(address.substr(0, address.find(' ')));
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    StartedServer started = StartServer(config, *stem_ + ".log", false);
+    server_ = started.process.release();
+    if (!started.address.empty()) address_ = new std::string(started.address);
   }
 
   static void TearDownTestSuite() {
@@ -183,8 +237,14 @@ TEST_F(LoadEndToEndTest, ClosedLoopMqarAccountsForEveryRequest) {
   ASSERT_GE(attention.recall_by_context_size(), 1);
   EXPECT_EQ(attention.finish_reasons().at("LENGTH"), 12 * 8);
   // The SSM holds one fixed state; attention's KV grows past it here.
-  EXPECT_GT(report.engines(1).peak_state_bytes(), 0);
-  EXPECT_EQ(report.engines(1).sent_by_workload().at("mqar"), 12);
+  const v1::LoadEngineResult& mamba = report.engines(1);
+  EXPECT_EQ(mamba.engine(), "mamba");
+  EXPECT_GT(mamba.peak_state_bytes(), 0);
+  EXPECT_GT(attention.peak_state_bytes(), mamba.peak_state_bytes());
+  EXPECT_EQ(attention.sent_by_workload().at("mqar"), 12);
+  EXPECT_EQ(mamba.sent_by_workload().at("mqar"), 12);
+  EXPECT_EQ(attention.sent_by_workload().size(), 1u);
+  EXPECT_EQ(mamba.sent_by_workload().size(), 1u);
 }
 
 TEST_F(LoadEndToEndTest, OpenLoopRandomReportsGoodput) {
@@ -209,11 +269,20 @@ TEST_F(LoadEndToEndTest, OpenLoopRandomReportsGoodput) {
   EXPECT_LE(e.good_requests(), e.succeeded());
 }
 
-TEST_F(LoadEndToEndTest, MixedWorkloadsOverATargetListToCsvFile) {
-  const std::string csv_path = *stem_ + "_load.csv";
+// Two servers behind one --target list: the mix of workloads is read back
+// from the JSON report (each kind sent, per engine and in total, and the
+// probes they imply), and each server's own metrics show it served requests.
+TEST_F(LoadEndToEndTest, MixedWorkloadsOverATargetListToJsonFile) {
+  const std::string config = *stem_ + ".textproto";
+  StartedServer first = StartServer(config, *stem_ + "_a.log", true);
+  StartedServer second = StartServer(config, *stem_ + "_b.log", true);
+  ASSERT_FALSE(first.address.empty()) << first.process->Log();
+  ASSERT_FALSE(second.address.empty()) << second.process->Log();
+  ASSERT_NE(first.address, second.address);
+  const std::string json_path = *stem_ + "_load.json";
   std::vector<std::string> args = {
       kClient,
-      absl::StrCat("--target=", *address_, ",", *address_),
+      absl::StrCat("--target=", first.address, ",", second.address),
       "load",
       "--engines=attention,sw64",
       "--workload=mqar:1,niah:1,random:1",
@@ -226,18 +295,49 @@ TEST_F(LoadEndToEndTest, MixedWorkloadsOverATargetListToCsvFile) {
       "--requests=30",
       "--concurrency=6",
       "--seed=3",
-      "--format=csv",
-      "--out=" + csv_path};
+      "--format=json",
+      "--out=" + json_path};
   ProcessResult r = RunProcess(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("all requests accounted for: sent 30 = "));
-  EXPECT_THAT(r.out, HasSubstr("report written to " + csv_path));
-  const std::vector<std::string> lines =
-      absl::StrSplit(ReadFile(csv_path), '\n', absl::SkipEmpty());
-  ASSERT_EQ(lines.size(), 4u);  // header, two engines, all
-  EXPECT_THAT(lines[0], HasSubstr("engine,family,sent,succeeded,failed"));
-  EXPECT_THAT(lines[3], HasSubstr("all,,30,"));
-  std::filesystem::remove(csv_path);
+  EXPECT_THAT(r.out, HasSubstr("report written to " + json_path));
+  const v1::LoadReport report = ParseLoad(ReadFile(json_path));
+  std::filesystem::remove(json_path);
+  ExpectAccounted(report, 30);
+  EXPECT_EQ(report.settings().workload(), "mqar:1,niah:1,random:1");
+  ASSERT_EQ(report.engines_size(), 2);
+  EXPECT_EQ(report.engines(0).engine(), "attention");
+  EXPECT_EQ(report.engines(1).engine(), "sw64");
+  std::map<std::string, int64_t> total_by_workload;
+  for (const v1::LoadEngineResult& e : report.engines()) {
+    SCOPED_TRACE(e.engine());
+    EXPECT_EQ(e.failed(), 0);
+    int64_t sum = 0;
+    for (const auto& [kind, sent] : e.sent_by_workload()) {
+      sum += sent;
+      total_by_workload[kind] += sent;
+    }
+    EXPECT_EQ(sum, e.sent());
+    // Every kind ran on every engine (fixed seed, ~5 of each per engine).
+    for (const char* kind : {"mqar", "niah", "random"}) {
+      ASSERT_TRUE(e.sent_by_workload().contains(kind)) << kind;
+      EXPECT_GT(e.sent_by_workload().at(kind), 0) << kind;
+    }
+    EXPECT_EQ(e.sent_by_workload().size(), 3u);
+    // mqar asks 4 queries, niah one needle, random none.
+    EXPECT_EQ(e.probes(), 4 * e.sent_by_workload().at("mqar") +
+                              e.sent_by_workload().at("niah"));
+  }
+  for (const auto& [kind, sent] : report.total().sent_by_workload()) {
+    EXPECT_EQ(sent, total_by_workload[kind]) << kind;
+  }
+  EXPECT_EQ(report.total().sent_by_workload().size(), 3u);
+  // round_robin spread the calls over both servers.
+  for (const StartedServer* server : {&first, &second}) {
+    SCOPED_TRACE(server->address);
+    EXPECT_GT(SumOfMetric(server->metrics_address, "trilemma_requests_total"),
+              0);
+  }
 }
 
 TEST_F(LoadEndToEndTest, FailuresAreCountedByStatus) {
@@ -314,7 +414,23 @@ TEST_F(LoadEndToEndTest, TinySweepWritesTheReportAndRendersIt) {
   EXPECT_GT(attention.state_exponent(), 0.5);
   EXPECT_LT(sw16.state_exponent(), 0.25);
   EXPECT_LT(mamba.state_exponent(), 0.25);
-  EXPECT_EQ(ReadFile(dir + "/sweep.csv").find("engine,family,pairs"), 0u);
+  // sweep.csv holds the same rows as sweep.json, one line each.
+  const std::vector<std::string> lines =
+      absl::StrSplit(ReadFile(dir + "/sweep.csv"), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u + report.rows_size());
+  EXPECT_EQ(lines[0],
+            "engine,family,pairs,filler,repeat,seed,queries,hits,recall,"
+            "context_tokens,state_bytes,external_state_bytes,flops_per_token,"
+            "ms_per_step,error");
+  for (int i = 0; i < report.rows_size(); ++i) {
+    const v1::SweepRow& row = report.rows(i);
+    const std::vector<std::string> fields = absl::StrSplit(lines[1 + i], ',');
+    ASSERT_EQ(fields.size(), 15u) << lines[1 + i];
+    EXPECT_EQ(fields[0], row.engine());
+    EXPECT_EQ(fields[2], absl::StrCat(row.pairs()));
+    EXPECT_EQ(fields[7], absl::StrCat(row.hits()));
+    EXPECT_EQ(fields[10], absl::StrCat(row.state_bytes()));
+  }
 
   r = RunProcess({"/usr/bin/python3", TRILEMMA_RENDER_CHECK, dir,
                   "--screenshot=" + dir + "/screenshot.png",

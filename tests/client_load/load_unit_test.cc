@@ -1,6 +1,7 @@
 // Unit tests of `trilemma load`'s pieces: arrival processes, percentiles,
 // the SLO and goodput, the workload generators, the accounting invariant
 // and the CSV / JSON / table output.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -8,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_join.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/json_output.h"
 #include "client/load_arrivals.h"
@@ -485,21 +487,76 @@ v1::LoadReport SampleReport() {
   return *report;
 }
 
-TEST(LoadOutputTest, CsvHasTheHeaderAndOneRowPerEngineAndTotal) {
-  const std::string csv = FormatLoadCsv(SampleReport());
+// The load CSV's columns, written out: a renamed, dropped or reordered
+// column changes what spreadsheets and scripts read, so it must fail here.
+constexpr const char* kLoadCsvHeader =
+    "engine,family,sent,succeeded,failed,failed_by_status,finish_reasons,"
+    "prompt_tokens,output_tokens,requests_per_second,output_tokens_per_second,"
+    "good_requests,goodput_requests_per_second,slo_attainment,probes,hits,"
+    "recall,recall_by_context,peak_state_bytes,mean_state_bytes,"
+    "flops_per_token,preemptions,preempted_requests,recomputed_tokens,"
+    "ttft_count,ttft_mean_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,ttft_max_s,"
+    "itl_count,itl_mean_s,itl_p50_s,itl_p90_s,itl_p99_s,itl_max_s,"
+    "tpot_count,tpot_mean_s,tpot_p50_s,tpot_p90_s,tpot_p99_s,tpot_max_s,"
+    "e2e_count,e2e_mean_s,e2e_p50_s,e2e_p90_s,e2e_p99_s,e2e_max_s";
+
+// Each data line of `csv` as column name -> field, by the header's names.
+std::vector<std::map<std::string, std::string>> CsvRecords(
+    const std::string& csv) {
   const std::vector<std::string> lines =
       absl::StrSplit(csv, '\n', absl::SkipEmpty());
-  ASSERT_EQ(lines.size(), 4u);  // header, attention, mamba, all
-  EXPECT_EQ(lines[0], absl::StrJoin(LoadCsvColumns(), ","));
-  for (const std::string& line : lines) {
-    EXPECT_EQ(testing::SplitCsvLine(line).size(), LoadCsvColumns().size())
-        << line;
+  std::vector<std::map<std::string, std::string>> records;
+  if (lines.empty()) return records;
+  const std::vector<std::string> header = testing::SplitCsvLine(lines[0]);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> fields = testing::SplitCsvLine(lines[i]);
+    EXPECT_EQ(fields.size(), header.size()) << lines[i];
+    std::map<std::string, std::string> record;
+    for (size_t c = 0; c < std::min(fields.size(), header.size()); ++c) {
+      record[header[c]] = fields[c];
+    }
+    records.push_back(std::move(record));
   }
-  const std::vector<std::string> mamba = testing::SplitCsvLine(lines[2]);
-  EXPECT_EQ(mamba[0], "mamba");
-  EXPECT_EQ(mamba[5], "RESOURCE_EXHAUSTED:1");
-  EXPECT_EQ(testing::SplitCsvLine(lines[3])[0], "all");
-  EXPECT_EQ(testing::SplitCsvLine(lines[1])[17], "64-127:1/1");
+  return records;
+}
+
+TEST(LoadOutputTest, CsvHasTheHeaderAndOneRowPerEngineAndTotal) {
+  const v1::LoadReport report = SampleReport();
+  const std::string csv = FormatLoadCsv(report);
+  ASSERT_EQ(csv.substr(0, csv.find('\n')), kLoadCsvHeader);
+  std::vector<std::map<std::string, std::string>> rows = CsvRecords(csv);
+  ASSERT_EQ(rows.size(), 3u);  // attention, mamba, all
+  const v1::LoadEngineResult* results[] = {&report.engines(0),
+                                           &report.engines(1), &report.total()};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const v1::LoadEngineResult& want = *results[i];
+    std::map<std::string, std::string> row = rows[i];
+    SCOPED_TRACE(want.engine());
+    EXPECT_EQ(row["engine"], want.engine());
+    EXPECT_EQ(row["family"], want.family());
+    EXPECT_EQ(row["sent"], absl::StrCat(want.sent()));
+    EXPECT_EQ(row["succeeded"], absl::StrCat(want.succeeded()));
+    EXPECT_EQ(row["failed"], absl::StrCat(want.failed()));
+    EXPECT_EQ(row["probes"], absl::StrCat(want.probes()));
+    EXPECT_EQ(row["hits"], absl::StrCat(want.hits()));
+    EXPECT_EQ(row["output_tokens"], absl::StrCat(want.output_tokens()));
+    EXPECT_EQ(row["peak_state_bytes"], absl::StrCat(want.peak_state_bytes()));
+    EXPECT_EQ(row["ttft_count"], absl::StrCat(want.ttft().count()));
+    EXPECT_EQ(row["itl_count"], absl::StrCat(want.itl().count()));
+    EXPECT_EQ(row["e2e_count"], absl::StrCat(want.e2e().count()));
+    double max_ttft = -1;
+    ASSERT_TRUE(absl::SimpleAtod(row["ttft_max_s"], &max_ttft))
+        << row["ttft_max_s"];
+    EXPECT_NEAR(max_ttft, want.ttft().max_seconds(), 1e-9);
+  }
+  EXPECT_EQ(rows[0]["engine"], "attention");
+  EXPECT_EQ(rows[0]["recall_by_context"], "64-127:1/1");
+  EXPECT_EQ(rows[0]["failed_by_status"], "");
+  EXPECT_EQ(rows[1]["engine"], "mamba");
+  EXPECT_EQ(rows[1]["failed_by_status"], "RESOURCE_EXHAUSTED:1");
+  EXPECT_EQ(rows[2]["engine"], "all");
+  EXPECT_EQ(rows[2]["sent"], "2");
+  EXPECT_EQ(rows[2]["failed"], "1");
 }
 
 TEST(LoadOutputTest, JsonIsTheLoadReportMessage) {

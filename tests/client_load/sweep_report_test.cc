@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/report_charts.h"
 #include "client/report_html.h"
@@ -297,10 +297,39 @@ TEST_F(SweepReportFilesTest, CsvAndJsonHoldEveryRow) {
   const std::vector<std::string> lines =
       absl::StrSplit(csv, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u + report.rows_size());
-  EXPECT_EQ(lines[0], absl::StrJoin(SweepCsvColumns(), ","));
-  for (const std::string& line : lines) {
-    EXPECT_EQ(testing::SplitCsvLine(line).size(), SweepCsvColumns().size())
-        << line;
+  // The columns, written out (not SweepCsvColumns(), which wrote the file).
+  const std::vector<std::string> header = {
+      "engine",          "family",      "pairs",
+      "filler",          "repeat",      "seed",
+      "queries",         "hits",        "recall",
+      "context_tokens",  "state_bytes", "external_state_bytes",
+      "flops_per_token", "ms_per_step", "error"};
+  ASSERT_EQ(testing::SplitCsvLine(lines[0]), header);
+  // Every line is its row, field by field.
+  for (int i = 0; i < report.rows_size(); ++i) {
+    const v1::SweepRow& row = report.rows(i);
+    SCOPED_TRACE(row.ShortDebugString());
+    const std::vector<std::string> fields = testing::SplitCsvLine(lines[1 + i]);
+    ASSERT_EQ(fields.size(), header.size()) << lines[1 + i];
+    EXPECT_EQ(fields[0], row.engine());
+    EXPECT_EQ(fields[1], row.family());
+    EXPECT_EQ(fields[2], absl::StrCat(row.pairs()));
+    EXPECT_EQ(fields[3], absl::StrCat(row.filler()));
+    EXPECT_EQ(fields[4], absl::StrCat(row.repeat()));
+    EXPECT_EQ(fields[5], absl::StrCat(row.seed()));
+    EXPECT_EQ(fields[6], absl::StrCat(row.queries()));
+    EXPECT_EQ(fields[7], absl::StrCat(row.hits()));
+    double recall = -1, flops = -1, ms = -1;
+    ASSERT_TRUE(absl::SimpleAtod(fields[8], &recall)) << fields[8];
+    EXPECT_NEAR(recall, row.recall(), 1e-9);
+    EXPECT_EQ(fields[9], absl::StrCat(row.context_tokens()));
+    EXPECT_EQ(fields[10], absl::StrCat(row.state_bytes()));
+    EXPECT_EQ(fields[11], absl::StrCat(row.external_state_bytes()));
+    ASSERT_TRUE(absl::SimpleAtod(fields[12], &flops)) << fields[12];
+    EXPECT_NEAR(flops, row.flops_per_token(), 1e-6 * row.flops_per_token());
+    ASSERT_TRUE(absl::SimpleAtod(fields[13], &ms)) << fields[13];
+    EXPECT_NEAR(ms, row.ms_per_step(), 1e-9 + 1e-6 * row.ms_per_step());
+    EXPECT_EQ(fields[14], row.error());
   }
   const std::vector<std::string> first = testing::SplitCsvLine(lines[1]);
   EXPECT_EQ(first[0], "attention");

@@ -4,9 +4,12 @@
 alerts.yml; a short recall load from the client; then every dashboard panel
 expression and every alert rule evaluated through Prometheus's HTTP API.
 
-Fails on any query error, any panel returning no series, any rule Prometheus
-reports unhealthy, or a server that does not exit cleanly on SIGTERM. Prints
-each panel with the number of series it returned.
+Fails on any client command that exits non-zero, any query error, any panel
+returning no series, any rule whose health is not "ok" once Prometheus has
+evaluated it, or a server that does not exit cleanly on SIGTERM. Waits on
+events (Prometheus ready, its scrape holding the server's own final counter
+values, every rule evaluated), never for a fixed time. Prints each panel with
+the number of series it returned.
 
   prometheus_e2e.py --server_bin build/bin/trilemma-server \
       --client_bin build/bin/trilemma --workdir /tmp/prom_e2e
@@ -59,6 +62,23 @@ def query(prom, expr):
         return http_json(url)
     except urllib.error.HTTPError as e:
         return json.load(e)
+
+
+def server_counter(metrics_url, family):
+    """The sum of a counter family's samples on the server's /metrics page."""
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name == family:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def prometheus_sum(prom, family):
+    result = query(prom, f"sum({family})")["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
 
 
 def run_client(client, target, *args):
@@ -118,22 +138,36 @@ def main():
 
         # A short recall load over every engine, a streamed generate, and a
         # request that hits its context limit.
-        engines = json.loads(run_client(args.client_bin, target, "engines",
-                                        "--format=json").stdout)["engines"]
-        load = run_client(args.client_bin, target, "recall", "--engines=all",
-                          "--pairs=8,32", "--queries=8", "--format=json")
-        if load.returncode != 0:
-            failures.append(f"recall load failed: {load.stderr}")
+        def client_ok(*client_args, expect=None):
+            result = run_client(args.client_bin, target, *client_args)
+            if result.returncode != 0:
+                failures.append(f"`{' '.join(client_args)}` exited "
+                                f"{result.returncode}: {result.stderr}")
+            elif expect is not None and expect not in result.stdout:
+                failures.append(f"`{' '.join(client_args)}` printed no "
+                                f"'{expect}': {result.stdout}")
+            return result
+
+        listed = client_ok("engines", "--format=json")
+        engines = json.loads(listed.stdout)["engines"]
+        client_ok("recall", "--engines=all", "--pairs=8,32", "--queries=8",
+                  "--format=json")
         first = engines[0]["name"]
-        run_client(args.client_bin, target, "generate", f"--engine={first}",
-                   "--prompt=1 2 3", "--max_new_tokens=8")
-        run_client(args.client_bin, target, "generate", f"--engine={first}",
-                   "--prompt=1 2 3 4", "--max_new_tokens=8",
-                   "--max_context_tokens=5")
-        wait_for("the load in Prometheus", lambda: float(query(
-            prom_url, "sum(trilemma_generated_tokens_total)")
-            ["data"]["result"][0]["value"][1]) > 0)
-        time.sleep(3)  # a few more scrapes so rates see the end of the load
+        client_ok("generate", f"--engine={first}", "--prompt=1 2 3",
+                  "--max_new_tokens=8", expect="finish LENGTH")
+        client_ok("generate", f"--engine={first}", "--prompt=1 2 3 4",
+                  "--max_new_tokens=8", "--max_context_tokens=5",
+                  expect="finish CONTEXT_LIMIT")
+        # The load is over: Prometheus has seen all of it once its scrape
+        # holds the server's own final counts.
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        for family in ("trilemma_generated_tokens_total",
+                       "trilemma_requests_total"):
+            final = server_counter(metrics_url, family)
+            if final <= 0:
+                failures.append(f"server counted no {family}")
+            wait_for(f"Prometheus to scrape {family} = {final}",
+                     lambda: prometheus_sum(prom_url, family) == final)
 
         with open(os.path.join(DEPLOY, "grafana", "dashboards",
                                "trilemma.json")) as f:
@@ -164,14 +198,29 @@ def main():
                       + ("" if ok else f" {r.get('error')}"))
                 if not ok:
                     failures.append(f"alert {rule['alert']}")
-        loaded = http_json(f"{prom_url}/api/v1/rules")["data"]["groups"]
-        for group in loaded:
-            for rule in group["rules"]:
-                ok = rule.get("health") in ("ok", "unknown")
-                if not ok:
-                    failures.append(f"rule {rule['name']} {rule.get('lastError')}")
-                print(f"{'ok  ' if ok else 'FAIL'} rule {rule['name']} loaded "
-                      f"(health {rule.get('health')})")
+        def loaded_rules():
+            groups = http_json(f"{prom_url}/api/v1/rules")["data"]["groups"]
+            return [rule for group in groups for rule in group["rules"]]
+
+        # Every rule evaluated at least once since the load ended ("unknown"
+        # means not evaluated yet, which proves nothing).
+        try:
+            wait_for("every rule to be evaluated", lambda: loaded_rules() and
+                     all(r.get("health") != "unknown" for r in loaded_rules()))
+        except RuntimeError as e:
+            failures.append(str(e))
+        expected_rules = sum(len(g["rules"]) for g in rules["groups"])
+        rules_loaded = loaded_rules()
+        if len(rules_loaded) != expected_rules:
+            failures.append(f"Prometheus loaded {len(rules_loaded)} rules, "
+                            f"alerts.yml has {expected_rules}")
+        for rule in rules_loaded:
+            ok = rule.get("health") == "ok"
+            if not ok:
+                failures.append(f"rule {rule['name']} health "
+                                f"{rule.get('health')}: {rule.get('lastError')}")
+            print(f"{'ok  ' if ok else 'FAIL'} rule {rule['name']} loaded "
+                  f"(health {rule.get('health')})")
 
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)

@@ -3,13 +3,17 @@
 // multi-head softmax attention over the same KV rows.
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "engines/ops/attention.h"
+#include "engines/ops/linear_recurrence.h"
 #include "engines/ops/matmul.h"
+#include "engines/ops/ssm.h"
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 #include "engines/state/kv_block_pool.h"
 #include "engines/state/kv_block_table.h"
 #include "gmock/gmock.h"
@@ -344,6 +348,83 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
   for (int i = 0; i < kv_dim; ++i) EXPECT_FLOAT_EQ(out[i], 20.0f + i);
   EXPECT_FLOAT_EQ(probs[2], 1.0f);
   EXPECT_FLOAT_EQ(probs[0], 0.0f);
+}
+
+// The work counter: each kernel adds exactly its analytic FLOPs per call,
+// computed from that call's sizes, on the calling thread only.
+TEST(WorkCounterTest, EachKernelAddsItsFlopsOnItsThread) {
+  std::mt19937_64 rng(17);
+  auto counted = [](const std::function<void()>& kernel) {
+    const int64_t before = CountedFlops();
+    kernel();
+    return CountedFlops() - before;
+  };
+  const std::vector<float> x = RandomVector(3 * 8, rng);
+  const std::vector<float> w = RandomVector(5 * 8, rng);
+  std::vector<float> y(3 * 8);
+  EXPECT_EQ(counted([&] { Linear(x.data(), 3, 8, w.data(), 5, y.data()); }),
+            LinearFlops(3, 8, 5));
+  EXPECT_EQ(counted([&] { MatMul(x.data(), w.data(), y.data(), 3, 8, 5); }),
+            2 * 3 * 8 * 5);
+
+  const int kv_dim = 8;
+  KvBlockPool pool("counter_test", 1 << 20,
+                   KvBlockTable::BlockBytes(1, kv_dim, 4));
+  KvBlockTable kv(&pool, 1, kv_dim, 4);
+  ASSERT_TRUE(kv.EnsureSlots(10).ok());
+  std::vector<float> scores(10), out(kv_dim);
+  for (const int64_t slots : {1, 10}) {
+    EXPECT_EQ(counted([&] {
+                AttendSlots(x.data(), 2, 4, 0.5f, kv, 0, slots, scores.data(),
+                            out.data());
+              }),
+              AttendFlops(slots, kv_dim))
+        << slots << " slots";
+  }
+
+  std::vector<float> s(4 * 6, 0.0f), z(4, 0.0f), u(6), o(6);
+  EXPECT_EQ(counted([&] {
+              DecayedOuterUpdate(0.9f, x.data(), w.data(), 4, 6, s.data(),
+                                 z.data());
+            }),
+            DecayedOuterUpdateFlops(4, 6, true, true));
+  EXPECT_EQ(
+      counted([&] { OuterRead(s.data(), nullptr, x.data(), 4, 6, o.data()); }),
+      OuterReadFlops(4, 6, false));
+  EXPECT_EQ(counted([&] {
+              DeltaRuleUpdate(1.0f, 0.5f, x.data(), w.data(), 4, 6, s.data(),
+                              u.data());
+            }),
+            DeltaRuleUpdateFlops(4, 6, false));
+  std::vector<float> phi(FeatureDim(FeatureMap::kTaylor2, 4, true));
+  EXPECT_EQ(counted([&] {
+              ApplyFeatureMap(FeatureMap::kTaylor2, x.data(), 4, true,
+                              phi.data());
+            }),
+            FeatureMapFlops(FeatureMap::kTaylor2, 4, true));
+  std::vector<float> window(6 * 3, 0.0f), conv(6), h(6 * 2, 0.0f), ys(6);
+  EXPECT_EQ(counted([&] {
+              CausalConvStep(x.data(), w.data(), x.data(), 6, 4, window.data(),
+                             conv.data());
+            }),
+            CausalConvFlops(6, 4));
+  EXPECT_EQ(counted([&] {
+              SelectiveScanStep(x.data(), w.data(), x.data(), w.data(),
+                                x.data(), w.data(), 6, 2, h.data(), ys.data());
+            }),
+            SelectiveScanFlops(6, 2));
+
+  // Another thread's work is its own.
+  const int64_t here = CountedFlops();
+  int64_t there = 0;
+  std::thread other([&] {
+    std::vector<float> yy(3 * 5);
+    Linear(x.data(), 3, 8, w.data(), 5, yy.data());
+    there = CountedFlops();
+  });
+  other.join();
+  EXPECT_EQ(there, LinearFlops(3, 8, 5));
+  EXPECT_EQ(CountedFlops(), here);
 }
 
 }  // namespace

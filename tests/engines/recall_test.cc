@@ -198,11 +198,16 @@ TEST(RecallTest, MambaFallsClearlyBelowAttentionAtN256) {
   EXPECT_LE(m->recall, 0.7) << "mamba (N=16) should recall far fewer of 256 "
                                "pairs than attention";
   // And it is a working circuit, not a broken engine: few pairs are
-  // recalled well.
+  // recalled well, far above what it keeps of 256 (a broken circuit
+  // scores near 0 at both; chance is 1 in 4096 values).
   absl::StatusOr<RecallResult> few = MeasureRecall(*mamba, 16, 16);
   ASSERT_TRUE(few.ok()) << few.status();
-  EXPECT_GT(few->recall, m->recall) << "mamba recalls 16 pairs no better "
-                                       "than 256";
+  std::cout << "mamba recall: " << few->recall << " of 16 pairs, " << m->recall
+            << " of 256\n";
+  EXPECT_GE(few->recall, 0.5) << "mamba recalls under half of 16 pairs";
+  EXPECT_GE(few->recall - m->recall, 0.3)
+      << "mamba recalls 16 pairs (" << few->recall << ") hardly better than "
+      << "256 (" << m->recall << ")";
 }
 
 TEST(RecallStateTest, AttentionStateGrowsLinearly) {

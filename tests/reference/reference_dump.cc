@@ -1,7 +1,9 @@
 // reference_dump: builds one engine, steps a seeded random token sequence
 // through it one token at a time, and writes what an independent numpy model
 // needs to check it: every weight tensor, the tokens and the logits after
-// each token, plus the effective knobs.
+// each token, plus the effective knobs the engine reports (which
+// check_reference.py compares with the requested ones; the numpy models never
+// read them).
 //
 //   reference_dump --family=attention --knobs=init=random,d_model=32
 //       --tokens=40 --out=/tmp/dump

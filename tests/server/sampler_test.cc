@@ -89,6 +89,72 @@ TEST(SamplerTest, LowTemperatureConcentratesOnTheMaximum) {
   }
 }
 
+// Pearson's chi-square statistic of `draws` samples from `sampler` against
+// softmax(logits / temperature) restricted to `support` (the ids a top_k
+// keeps; all ids when empty). A draw outside the support counts as +inf.
+double ChiSquare(Sampler& sampler, const std::vector<float>& logits,
+                 double temperature, const std::vector<int32_t>& support,
+                 int draws) {
+  std::vector<int32_t> ids = support;
+  if (ids.empty()) {
+    for (size_t i = 0; i < logits.size(); ++i) {
+      ids.push_back(static_cast<int32_t>(i));
+    }
+  }
+  double total = 0;
+  std::vector<double> p(logits.size(), 0.0);
+  for (int32_t id : ids) total += std::exp(logits[id] / temperature);
+  for (int32_t id : ids) p[id] = std::exp(logits[id] / temperature) / total;
+  std::vector<int> counts(logits.size(), 0);
+  for (int i = 0; i < draws; ++i) ++counts[sampler.Sample(logits)];
+  double chi2 = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (p[i] == 0) {
+      if (counts[i] > 0) return std::numeric_limits<double>::infinity();
+      continue;
+    }
+    const double expected = p[i] * draws;
+    chi2 += (counts[i] - expected) * (counts[i] - expected) / expected;
+  }
+  return chi2;
+}
+
+// Chi-square goodness of fit of the sampled tokens against the softmax they
+// should follow, at T = 1 and at a moderate T, with and without top_k. The
+// critical values are the 0.999 quantiles for the degrees of freedom (one
+// less than the categories), so a correct sampler fails with probability
+// 0.001 per check for a random seed; the seeds are fixed, so the outcome
+// is deterministic. Each wrong distribution below is far past the bound
+// (ignoring the temperature, sampling uniformly, off-by-one in the
+// cumulative walk).
+TEST(SamplerTest, SampledFrequenciesFollowTheTemperedSoftmax) {
+  // Eight categories with probabilities from ~0.01 to ~0.4 at T = 1.
+  const std::vector<float> logits = {0.0f, 1.5f, -0.5f, 1.0f,
+                                     2.0f, 0.3f, -1.2f, 0.8f};
+  constexpr int kDraws = 40000;
+  constexpr double kChi2Df7 = 24.32;  // 0.999 quantile, 7 degrees of freedom
+  constexpr double kChi2Df3 = 16.27;  // 0.999 quantile, 3 degrees of freedom
+  for (const float temperature : {1.0f, 0.6f, 2.5f}) {
+    SCOPED_TRACE(temperature);
+    Sampler sampler(MakeSampling(temperature, 0, 11));
+    EXPECT_LT(ChiSquare(sampler, logits, temperature, {}, kDraws), kChi2Df7);
+  }
+  // top_k = 4 keeps ids 4, 1, 3, 7 (logits 2.0, 1.5, 1.0, 0.8) and
+  // renormalises over them.
+  for (const float temperature : {1.0f, 0.6f}) {
+    SCOPED_TRACE(temperature);
+    Sampler sampler(MakeSampling(temperature, 4, 12));
+    EXPECT_LT(ChiSquare(sampler, logits, temperature, {4, 1, 3, 7}, kDraws),
+              kChi2Df3);
+  }
+  // The same statistic rejects a sampler that ignores the temperature: T = 1
+  // draws judged against T = 0.6 (and the reverse) are far off.
+  Sampler at_one(MakeSampling(1.0f, 0, 11));
+  EXPECT_GT(ChiSquare(at_one, logits, 0.6, {}, kDraws), 10 * kChi2Df7);
+  Sampler at_moderate(MakeSampling(0.6f, 0, 11));
+  EXPECT_GT(ChiSquare(at_moderate, logits, 1.0, {}, kDraws), 10 * kChi2Df7);
+}
+
 TEST(SamplerTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidateSampling(MakeSampling(0, 0, 0), "sampling").ok());
   EXPECT_TRUE(ValidateSampling(MakeSampling(100, 5, 0), "sampling").ok());

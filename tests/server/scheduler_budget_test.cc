@@ -348,11 +348,21 @@ TEST_F(SchedulerBudgetTest, IdleSessionsAreClosedAndTheirStateFreed) {
   scheduler_->OpenSession(busy_id, {}, busy);
   scheduler_->SubmitTurn(busy_id, GenerateTurn({1, 2}, 3));
 
+  // A probe session opened after the busy turn was submitted: once the
+  // probe is closed for idling, the busy session has been turn-bound for
+  // longer than the timeout too, so a scheduler that counted it as idle
+  // would have closed it by then (the idle sweep visits every session on
+  // the pass that closes the probe). An event to wait for, not a sleep.
+  auto probe = std::make_shared<RecordingSink>();
+  const auto probe_id = scheduler_->NewSessionId();
+  scheduler_->OpenSession(probe_id, {}, probe);
+
   ASSERT_TRUE(idle->WaitFinished());
   EXPECT_EQ(idle->status()->code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(idle->status()->message(), HasSubstr("--session_idle_timeout"));
-  EXPECT_EQ(Limit(LimitEvent::kSessionIdle), 1);
-  absl::SleepFor(absl::Milliseconds(600));
+  ASSERT_TRUE(probe->WaitFinished());
+  EXPECT_EQ(probe->status()->code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(Limit(LimitEvent::kSessionIdle), 2);
   EXPECT_FALSE(busy->status().has_value());
   busy->SetReady(true);
   scheduler_->Wake();

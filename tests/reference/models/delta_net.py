@@ -8,7 +8,8 @@
 u = v - alpha M k^, M <- alpha M + beta u k^T).
 """
 import numpy as np
-from _common import TokenShiftQkv, layers, readout
+from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
+                     with_defaults)
 
 L2_EPS = 1e-6
 
@@ -28,12 +29,20 @@ def l2_normalise(x):
     return x / max(np.linalg.norm(x), L2_EPS)
 
 
+def delta_defaults(requested):
+    """matrix_mixers.h (ReadDeltaRuleKnobs): heads 1, qk_dim d_model,
+    alpha 1; the write strength (knob `beta`, `delta_beta` in hybrids) 1."""
+    return {"heads": "1", "qk_dim": requested.get("d_model", "128"),
+            "alpha": "1"}
+
+
 class DeltaRuleMixer:
-    def __init__(self, weights, layer, qk_dim, v_dim):
-        self.alpha = weights[f"layers.{layer}.alpha"]
-        self.beta = weights[f"layers.{layer}.beta"]
-        n = len(self.alpha)
-        self.memories = [np.zeros((v_dim // n, qk_dim // n)) for _ in range(n)]
+    """Per head: the requested alpha and beta (never the dumped tensors)."""
+
+    def __init__(self, heads, alpha, beta, qk_dim, v_dim):
+        self.alpha, self.beta = alpha, beta
+        self.memories = [np.zeros((v_dim // heads, qk_dim // heads))
+                         for _ in range(heads)]
 
     def step(self, q, k, v):
         n = len(self.memories)
@@ -43,17 +52,27 @@ class DeltaRuleMixer:
             kh, qh = l2_normalise(kh), l2_normalise(qh)
             m = self.memories[h]
             eye = np.eye(len(kh))
-            m = self.alpha[h] * m @ (eye - self.beta[h] * np.outer(kh, kh)) \
-                + self.beta[h] * np.outer(vh, kh)
+            m = self.alpha * m @ (eye - self.beta * np.outer(kh, kh)) \
+                + self.beta * np.outer(vh, kh)
             self.memories[h] = m
             out.append(m @ qh)
         return np.concatenate(out)
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    defaults = delta_defaults(requested)
+    defaults["beta"] = "1"
+    return with_defaults(requested, defaults)
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
+    d, qk = int(knobs["d_model"]), int(knobs["qk_dim"])
+    for l in range(layers(knobs)):
+        expect_qkv_shapes(weights, l, qk, d, d)
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
-    mixers = [DeltaRuleMixer(weights, l, b.w["wq"].shape[0],
-                             b.w["wv"].shape[0]) for l, b in enumerate(blocks)]
+    mixers = [DeltaRuleMixer(int(knobs["heads"]), float(knobs["alpha"]),
+                             float(knobs["beta"]), qk, d) for _ in blocks]
     out = []
     for t in tokens:
         h = weights["embed"][t].copy()

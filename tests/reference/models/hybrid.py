@@ -10,9 +10,10 @@ jamba: L layers; A = round(rho * L) (at least 1 when rho > 0) are full
 import math
 
 import numpy as np
-from _common import TokenShiftQkv, readout, softmax_attend
-from delta_net import DeltaRuleMixer
-from linear_attention import LinearAttentionMixer
+from _common import (TokenShiftQkv, expect_qkv_shapes, readout,
+                     softmax_attend, with_defaults)
+from delta_net import DeltaRuleMixer, delta_defaults
+from linear_attention import LinearAttentionMixer, linear_defaults
 
 CASES = [
     {"shape": "based", "init": "random", "d_model": "32", "vocab": "64",
@@ -54,10 +55,10 @@ class WindowAttention:
 
 
 class BasedMixer:
-    def __init__(self, weights, layer, knobs, d):
+    def __init__(self, knobs, d):
         self.d = d
         self.window = WindowAttention(int(knobs["heads"]), int(knobs["window"]))
-        self.linear = LinearAttentionMixer(weights, layer, knobs)
+        self.linear = LinearAttentionMixer(knobs)
 
     def step(self, q, k, v):
         d = self.d
@@ -75,23 +76,53 @@ def jamba_layers(knobs):
     return [(l + 1) * a // n > l * a // n for l in range(n)]
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    """hybrid_engine.cc: shape based (window 64, heads 1, linear attention
+    with feature taylor2) or jamba (layers 4, attention_fraction 0.25,
+    recurrent delta with its write strength `delta_beta` 1, or linear with
+    feature identity); the recurrent knobs' defaults are matrix_mixers.h's."""
+    shape = requested.get("shape", "based")
+    defaults = {"shape": shape, "heads": "1"}
+    if shape == "based":
+        defaults["window"] = "64"
+        defaults.update(linear_defaults(requested, "taylor2"))
+    else:
+        defaults.update({"layers": "4", "attention_fraction": "0.25",
+                         "recurrent": "delta"})
+        if requested.get("recurrent", "delta") == "linear":
+            defaults.update(linear_defaults(requested, "identity"))
+        else:
+            defaults.update(delta_defaults(requested))
+            defaults["delta_beta"] = "1"
+    return with_defaults(requested, defaults)
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
     d = int(knobs["d_model"])
+    heads = int(knobs["heads"])
     if knobs["shape"] == "based":
         n = int(knobs["depth"])
-        mixers = [BasedMixer(weights, l, knobs, d) for l in range(n)]
+        qk = d + int(knobs["qk_dim"])  # [softmax | linear] rows
+        for l in range(n):
+            expect_qkv_shapes(weights, l, qk, 2 * d, d)
+        mixers = [BasedMixer(knobs, d) for _ in range(n)]
     else:
         kinds = jamba_layers(knobs)
         n = len(kinds)
         mixers = []
         for l, is_attention in enumerate(kinds):
             if is_attention:
-                mixers.append(WindowAttention(int(knobs["heads"]), len(tokens)))
-            elif knobs["recurrent"] == "linear":
-                mixers.append(LinearAttentionMixer(weights, l, knobs))
+                expect_qkv_shapes(weights, l, d, d, d)
+                mixers.append(WindowAttention(heads, len(tokens)))
+                continue
+            expect_qkv_shapes(weights, l, int(knobs["qk_dim"]), d, d)
+            if knobs["recurrent"] == "linear":
+                mixers.append(LinearAttentionMixer(knobs))
             else:
                 mixers.append(DeltaRuleMixer(
-                    weights, l, weights[f"layers.{l}.wq"].shape[0], d))
+                    heads, float(knobs["alpha"]), float(knobs["delta_beta"]),
+                    int(knobs["qk_dim"]), d))
     blocks = [TokenShiftQkv(weights, l) for l in range(n)]
     out = []
     for t in tokens:

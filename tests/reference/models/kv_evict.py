@@ -11,7 +11,8 @@ The kept set is shared by all layers. The model keeps every K/V and selects
 the kept positions, rather than mirroring slots.
 """
 import numpy as np
-from _common import TokenShiftQkv, layers, readout
+from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
+                     with_defaults)
 
 CASES = [
     # Budgets exceeded within 40-80 tokens; random and circuit weights.
@@ -61,7 +62,21 @@ def h2o_victim(kept, mass, p, recent):
     return candidates[0][1]
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    """kv_evict_engine.cc: policy sinks (sinks 4, window 252) or h2o
+    (budget 256, recent 128); softmax_preset.h: heads 1."""
+    policy = requested.get("policy", "sinks")
+    defaults = {"policy": "sinks", "heads": "1"}
+    defaults.update({"sinks": "4", "window": "252"} if policy == "sinks" else
+                    {"budget": "256", "recent": "128"})
+    return with_defaults(requested, defaults)
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
+    d = int(knobs["d_model"])
+    for l in range(layers(knobs)):
+        expect_qkv_shapes(weights, l, d, d, d)
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
     heads = int(knobs["heads"])
     policy = knobs["policy"]

@@ -9,7 +9,8 @@ equivalent recurrent matrix S = sum gamma^(t-s) phi(k_s) v_s^T; this model
 never builds features for taylor2, so it also checks the feature layout.
 """
 import numpy as np
-from _common import TokenShiftQkv, layers, readout
+from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
+                     with_defaults)
 
 NORMALISER_EPS = 1e-6
 
@@ -64,14 +65,27 @@ class LinearAttentionHead:
         return o
 
 
-class LinearAttentionMixer:
-    """Splits q/k/v into heads, each with its own decay from the weights."""
+def linear_defaults(requested, default_feature):
+    """matrix_mixers.h (ReadLinearAttentionKnobs): normalize 1 for elu1 else
+    0, heads 1, qk_dim 32 for taylor2 else d_model, gamma 1."""
+    feature = requested.get("feature", default_feature)
+    d = requested.get("d_model", "128")
+    return {"feature": feature,
+            "normalize": "1" if feature == "elu1" else "0",
+            "heads": "1",
+            "qk_dim": "32" if feature == "taylor2" else d,
+            "gamma": "1"}
 
-    def __init__(self, weights, layer, knobs):
+
+class LinearAttentionMixer:
+    """Splits q/k/v into heads, each decaying by the requested gamma."""
+
+    def __init__(self, knobs):
         feature = knobs["feature"]
         normalize = knobs["normalize"] == "1"
-        decay = weights[f"layers.{layer}.decay"]
-        self.heads = [LinearAttentionHead(feature, normalize, g) for g in decay]
+        gamma = float(knobs["gamma"])
+        self.heads = [LinearAttentionHead(feature, normalize, gamma)
+                      for _ in range(int(knobs["heads"]))]
 
     def step(self, q, k, v):
         n = len(self.heads)
@@ -80,10 +94,17 @@ class LinearAttentionMixer:
                                zip(self.heads, zip(qs, ks, vs))])
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    return with_defaults(requested, linear_defaults(requested, "identity"))
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
+    d, qk = int(knobs["d_model"]), int(knobs["qk_dim"])
+    for l in range(layers(knobs)):
+        expect_qkv_shapes(weights, l, qk, d, d)
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
-    mixers = [LinearAttentionMixer(weights, l, knobs)
-              for l in range(layers(knobs))]
+    mixers = [LinearAttentionMixer(knobs) for _ in range(layers(knobs))]
     out = []
     for t in tokens:
         h = weights["embed"][t].copy()

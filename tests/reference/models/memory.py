@@ -9,8 +9,11 @@ Written from DESIGN.md and the engine's header comment:
   - blocks 1.. (depth filler) see only their windows.
 Only the index-free exact mode is modelled (hnsw is approximate).
 """
+import math
+
 import numpy as np
-from _common import TokenShiftQkv, layers, readout, softmax_attend
+from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
+                     softmax_attend, with_defaults)
 
 CASES = [
     {"index": "exact", "init": "random", "d_model": "32", "vocab": "64",
@@ -31,7 +34,9 @@ AMBIGUOUS_GAP = 1e-5
 
 def top_k(q, keys, k):
     """Ids of the k largest keys·q, best first, ties to the smaller id."""
-    scores = keys @ q
+    # Correctly rounded sums: equal keys (a repeated token) score exactly
+    # alike, as they do in the C++ scan, whatever BLAS does per row.
+    scores = [math.fsum(row * q) for row in keys]
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     if len(order) > k:
         a, b = scores[order[k - 1]], scores[order[k]]
@@ -40,7 +45,21 @@ def top_k(q, keys, k):
     return order[:k]
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    """memory_engine.cc: window 64, top_k 4, index hnsw (only exact is
+    modelled); softmax_preset.h: heads 1."""
+    knobs = with_defaults(requested, {"window": "64", "top_k": "4",
+                                      "index": "hnsw", "heads": "1"})
+    if knobs["index"] != "exact":
+        raise ValueError("only index=exact is modelled")
+    return knobs
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
+    d = int(knobs["d_model"])
+    for l in range(layers(knobs)):
+        expect_qkv_shapes(weights, l, d, d, d)
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
     heads, window = int(knobs["heads"]), int(knobs["window"])
     k_top = int(knobs["top_k"])

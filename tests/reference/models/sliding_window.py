@@ -1,6 +1,7 @@
 """Softmax attention over the last W tokens."""
 import numpy as np
-from _common import TokenShiftQkv, layers, readout, softmax_attend
+from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
+                     softmax_attend, with_defaults)
 
 CASES = [
     {"init": "random", "d_model": "32", "vocab": "64", "window": "5",
@@ -11,7 +12,16 @@ CASES = [
 ]
 
 
-def forward(weights, knobs, tokens):
+def model_knobs(requested):
+    """sliding_window_engine.cc and softmax_preset.h: window 256, heads 1."""
+    return with_defaults(requested, {"window": "256", "heads": "1"})
+
+
+def forward(weights, requested, tokens):
+    knobs = model_knobs(requested)
+    d = int(knobs["d_model"])
+    for l in range(layers(knobs)):
+        expect_qkv_shapes(weights, l, d, d, d)
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
     kv = [([], []) for _ in blocks]
     heads, window = int(knobs["heads"]), int(knobs["window"])
