@@ -4,11 +4,13 @@
 #include <cmath>
 
 #include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
 
 void LayerNorm(const float* x, const float* g, const float* b, float eps,
                int64_t rows, int64_t n, float* y) {
+  CountFlops(6 * rows * n);  // mean, centred square, normalise, scale, shift
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
@@ -32,17 +34,20 @@ void LayerNorm(const float* x, const float* g, const float* b, float eps,
 }
 
 void AddBias(const float* bias, int64_t rows, int64_t n, float* y) {
+  CountFlops(rows * n);
   for (int64_t r = 0; r < rows; ++r) Add(bias, y + r * n, n);
 }
 
 void GeluErf(float* x, int64_t n) {
   constexpr float kInvSqrt2 = 0.70710678118654752f;
+  CountFlops(5 * n);  // erf counted as one
   for (int64_t i = 0; i < n; ++i) {
     x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
   }
 }
 
 void SiluMul(float* a, const float* b, int64_t n) {
+  CountFlops(4 * n);  // exp counted as one
   for (int64_t i = 0; i < n; ++i) a[i] = Silu(a[i]) * b[i];
 }
 
@@ -66,6 +71,7 @@ void Rotary::Prepare(int64_t position, float* cos_sin) const {
 
 void Rotary::Apply(const float* cos_sin, int heads, float* x) const {
   const int half = rotary_dims_ / 2;
+  CountFlops(int64_t{6} * heads * half);
   const float* cos = cos_sin;
   const float* sin = cos_sin + half;
   for (int h = 0; h < heads; ++h) {
@@ -84,6 +90,7 @@ void AttendGrouped(const float* q, int q_heads, int kv_heads, int head_dim,
   const int kv_dim = kv.kv_dim();
   const int block_tokens = kv.block_tokens();
   const int group = q_heads / kv_heads;
+  CountFlops(4 * slots * int64_t{q_heads} * head_dim);
   const int64_t blocks = (slots + block_tokens - 1) / block_tokens;
   for (int h = 0; h < q_heads; ++h) {
     const float* qh = q + int64_t{h} * head_dim;

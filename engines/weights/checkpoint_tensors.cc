@@ -46,7 +46,7 @@ void FillCheckpointInfo(const EngineSpec& spec, const std::string& hf_name,
   shape->set_layers(layers);
   shape->set_circuit_layers(0);
   shape->set_vocab(vocab);
-  (*info->mutable_knobs())["checkpoint"] = spec.checkpoint;
+  info->set_checkpoint(spec.checkpoint);
 }
 
 }  // namespace trilemma

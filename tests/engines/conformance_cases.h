@@ -67,6 +67,10 @@ std::string ConformanceCaseName(
 std::string DescribeCase(const ConformanceCase& c);
 void PrintTo(const ConformanceCase& c, std::ostream* os);
 
+// The case's spec as given (family and knobs, or the checkpoint directory
+// under $TRILEMMA_TEST_CHECKPOINTS), named engine_name, without shrinking.
+EngineSpec CaseSpec(const ConformanceCase& c);
+
 // Creates the case's engine with `budget` bytes of state budget, named
 // engine_name + name_suffix, from `knobs` plus those `shrink` knobs the
 // family takes (a shrink knob it rejects as unknown is dropped).
