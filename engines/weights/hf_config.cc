@@ -8,7 +8,9 @@
 
 namespace trilemma {
 
-struct HfConfig::Json {
+// nlohmann's destructor flattens deep documents on a heap stack, which could
+// throw bad_alloc; terminating then is the right outcome.
+struct HfConfig::Json {  // NOLINT(bugprone-exception-escape)
   nlohmann::json value;
 };
 

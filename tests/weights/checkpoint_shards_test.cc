@@ -25,7 +25,7 @@ constexpr char kShard2[] = "model-00002-of-00002.safetensors";
 // A two-shard checkpoint: "a", "b" in shard 1 and "c" in shard 2; the index
 // is `index` (the correct one when empty).
 std::string ShardedDir(const std::string& index = "") {
-  const std::string dir = MakeTempDir();
+  std::string dir = MakeTempDir();
   WriteFileOrDie(dir + "/config.json", "{}");
   WriteFileOrDie(dir + "/" + kShard1,
                  SafetensorsBytes({{"a", "F32", {2}, F32Bytes({1, 2})},
@@ -49,7 +49,7 @@ void ExpectBadIndex(const std::string& dir, const std::string& substr) {
   ASSERT_FALSE(ckpt.ok());
   EXPECT_EQ(ckpt.status().code(), absl::StatusCode::kInvalidArgument)
       << ckpt.status();
-  EXPECT_THAT(std::string(ckpt.status().message()), HasSubstr(substr));
+  EXPECT_THAT(std::string{ckpt.status().message()}, HasSubstr(substr));
 }
 
 std::string IndexOf(const std::string& weight_map) {

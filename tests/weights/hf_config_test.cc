@@ -24,7 +24,7 @@ HfConfig ParseOrDie(const std::string& text) {
 std::string FinishMessage(const HfConfig& config) {
   absl::Status status = config.Finish();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  return std::string(status.message());
+  return std::string{status.message()};
 }
 
 TEST(HfConfig, ReadsEveryType) {
@@ -157,10 +157,10 @@ TEST(HfConfig, CopiesKeepTheirOwnErrors) {
 TEST(HfConfig, NotJsonOrNotObject) {
   absl::StatusOr<HfConfig> bad = HfConfig::Parse("{\"a\": 1,", kPath);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()),
+  EXPECT_THAT(std::string{bad.status().message()},
               HasSubstr("DIR/config.json: not valid JSON"));
   absl::StatusOr<HfConfig> empty = HfConfig::Parse("", kPath);
-  EXPECT_THAT(std::string(empty.status().message()),
+  EXPECT_THAT(std::string{empty.status().message()},
               HasSubstr("DIR/config.json: not valid JSON"));
   absl::StatusOr<HfConfig> list = HfConfig::Parse("[1]", kPath);
   EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
@@ -169,7 +169,7 @@ TEST(HfConfig, NotJsonOrNotObject) {
   absl::StatusOr<HfConfig> dup = HfConfig::Parse(R"({"a":1,"a":2})", kPath);
   EXPECT_EQ(dup.status().message(), "DIR/config.json: duplicate key 'a'");
   absl::StatusOr<HfConfig> huge = HfConfig::Parse(R"({"a":1e999})", kPath);
-  EXPECT_THAT(std::string(huge.status().message()),
+  EXPECT_THAT(std::string{huge.status().message()},
               HasSubstr("DIR/config.json: not valid JSON"));
 }
 

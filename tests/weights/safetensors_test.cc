@@ -21,7 +21,6 @@ using ::testing::HasSubstr;
 using testing::RawSafetensors;
 using testing::SafetensorsBytes;
 using ::testing::StartsWith;
-using testing::TestTensor;
 using testing::U16Bytes;
 
 constexpr char kPath[] = "dir/test.safetensors";
@@ -33,9 +32,9 @@ std::string ErrorOf(const std::string& bytes) {
   EXPECT_FALSE(parsed.ok());
   if (parsed.ok()) return "";
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(parsed.status().message()),
+  EXPECT_THAT(std::string{parsed.status().message()},
               StartsWith(absl::StrCat(kPath, ": ")));
-  return std::string(parsed.status().message());
+  return std::string{parsed.status().message()};
 }
 
 // A header with one entry `entry` for tensor "w" over `data`.
@@ -392,13 +391,13 @@ TEST(SafetensorsFile, OpenErrors) {
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> missing =
       SafetensorsFile::Open(dir + "/none.safetensors");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(missing.status().message()),
+  EXPECT_THAT(std::string{missing.status().message()},
               HasSubstr(dir + "/none.safetensors: cannot open"));
 
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> directory =
       SafetensorsFile::Open(dir);
   EXPECT_EQ(directory.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(directory.status().message()),
+  EXPECT_THAT(std::string{directory.status().message()},
               HasSubstr("not a regular file"));
 
   for (const std::string& bytes : {std::string(), std::string("\x01\x02")}) {
@@ -406,7 +405,7 @@ TEST(SafetensorsFile, OpenErrors) {
     absl::StatusOr<std::unique_ptr<SafetensorsFile>> short_file =
         SafetensorsFile::Open(dir + "/short.safetensors");
     EXPECT_EQ(short_file.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(short_file.status().message()),
+    EXPECT_THAT(std::string{short_file.status().message()},
                 HasSubstr(absl::StrCat(dir,
                                        "/short.safetensors: truncated: "
                                        "the file has ",
@@ -418,7 +417,7 @@ TEST(SafetensorsFile, OpenErrors) {
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> bad =
       SafetensorsFile::Open(dir + "/bad.safetensors");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()),
+  EXPECT_THAT(std::string{bad.status().message()},
               HasSubstr(dir + "/bad.safetensors: tensor 'w' is an integer"));
 }
 
