@@ -36,7 +36,8 @@ bool Exists(const std::string& path) {
 
 // The whole of a small regular file.
 absl::StatusOr<std::string> ReadJsonFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO is refused below instead of blocking the open.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": cannot open: ", strerror(errno)));
@@ -146,8 +147,12 @@ absl::StatusOr<std::unique_ptr<CheckpointDir>> CheckpointDir::Open(
     const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("checkpoint directory ", dir, " does not exist"));
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return absl::NotFoundError(
+          absl::StrCat("checkpoint directory ", dir, " does not exist"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot access checkpoint directory ", dir, ": ", strerror(errno)));
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(

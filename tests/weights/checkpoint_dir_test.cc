@@ -3,6 +3,8 @@
 // written byte by byte by tests/weights/safetensors_writer.h.
 #include "engines/weights/checkpoint_dir.h"
 
+#include <sys/stat.h>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -108,6 +110,19 @@ TEST(CheckpointDirLayout, NoWeights) {
   EXPECT_EQ(ckpt.status().message(), dir +
                                          " has neither model.safetensors nor "
                                          "model.safetensors.index.json");
+}
+
+TEST(CheckpointDirLayout, FifosAreRefusedWithoutBlocking) {
+  // Opening a FIFO for reading would wait for a writer forever.
+  const std::string dir = MakeTempDir();
+  ASSERT_EQ(mkfifo((dir + "/config.json").c_str(), 0600), 0);
+  ExpectOpenError(dir, absl::StatusCode::kInvalidArgument,
+                  dir + "/config.json: not a regular file");
+  const std::string dir2 = MakeTempDir();
+  WriteFileOrDie(dir2 + "/config.json", kConfig);
+  ASSERT_EQ(mkfifo((dir2 + "/model.safetensors").c_str(), 0600), 0);
+  ExpectOpenError(dir2, absl::StatusCode::kInvalidArgument,
+                  dir2 + "/model.safetensors: not a regular file");
 }
 
 TEST(CheckpointDirLayout, CorruptFileNamed) {
