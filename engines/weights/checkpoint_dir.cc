@@ -20,9 +20,9 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian and is used in place");
 
-// config.json and the index are a few KB; this only stops a wrong file from
-// being read into memory whole.
-constexpr int64_t kMaxJsonFileBytes = 100'000'000;
+// config.json is a few KB and an index a few MB even for the largest models;
+// this only stops a wrong file from being read into memory whole.
+constexpr int64_t kMaxJsonFileBytes = 64'000'000;
 
 std::string Join(const std::string& dir, const std::string& name) {
   if (!dir.empty() && dir.back() == '/') return dir + name;

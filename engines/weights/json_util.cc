@@ -7,6 +7,20 @@
 #include "absl/strings/str_cat.h"
 
 namespace trilemma {
+namespace {
+
+// Bounds on what a config or index file may hold, far above any real one
+// (depth 3-4; an index of 100k tensors is 200k values), so a hostile file
+// cannot make the DOM take gigabytes or the parse take minutes.
+constexpr int kMaxDepth = 128;
+constexpr int64_t kMaxValues = 4'000'000;
+
+// Thrown from the parser callback to stop the parse.
+struct TooLarge {
+  std::string message;
+};
+
+}  // namespace
 
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
                                          const std::string& where) {
@@ -14,8 +28,15 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
   // the innermost open object is always the back of the stack.
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  auto on_event = [&](int /*depth*/, nlohmann::json::parse_event_t event,
+  int64_t values = 0;
+  auto on_event = [&](int depth, nlohmann::json::parse_event_t event,
                       nlohmann::json& parsed) {
+    if (depth > kMaxDepth) {
+      throw TooLarge{absl::StrCat("nested deeper than ", kMaxDepth, " levels")};
+    }
+    if (++values > kMaxValues) {
+      throw TooLarge{absl::StrCat("more than ", kMaxValues, " JSON values")};
+    }
     switch (event) {
       case nlohmann::json::parse_event_t::object_start:
         open_objects.emplace_back();
@@ -37,6 +58,8 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
   nlohmann::json value;
   try {
     value = nlohmann::json::parse(text.begin(), text.end(), on_event);
+  } catch (const TooLarge& e) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", e.message));
   } catch (const nlohmann::json::exception& e) {
     // The parser quotes the input it stopped at, which may be binary.
     std::string message = e.what();
@@ -62,6 +85,15 @@ std::string JsonForError(const nlohmann::json& value) {
     text += "...";
   }
   return text;
+}
+
+std::string NameForError(absl::string_view name) {
+  constexpr size_t kMaxChars = 200;
+  std::string out = "'";
+  for (char c : name.substr(0, kMaxChars)) {
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  }
+  return absl::StrCat(out, name.size() > kMaxChars ? "...'" : "'");
 }
 
 std::string JsonTypeName(const nlohmann::json& value) {

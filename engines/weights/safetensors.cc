@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "engines/weights/json_util.h"
+#include "engines/weights/safetensors_header.h"
 
 namespace trilemma {
 namespace {
@@ -54,143 +54,8 @@ uint64_t HeaderLength(const char* file_start) {
   return len;
 }
 
-std::string KnownDtypes() {
-  std::vector<std::string> names;
-  for (const DtypeInfo& d : kDtypes) names.emplace_back(d.name);
-  return absl::StrJoin(names, ", ");
-}
-
 absl::Status Invalid(const std::string& path, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
-}
-
-// A JSON integer that fits int64 and is >= 0 (floats, even integral ones,
-// are not: the format stores offsets and dims as integers).
-bool NonNegativeInt(const nlohmann::json& v, int64_t* out) {
-  if (v.is_number_unsigned()) {
-    uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(INT64_MAX)) return false;
-    *out = static_cast<int64_t>(u);
-    return true;
-  }
-  if (v.is_number_integer()) {
-    *out = v.get<int64_t>();
-    return *out >= 0;
-  }
-  return false;
-}
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-// Validates one header entry (everything but its place among the others).
-absl::Status ParseEntry(const std::string& path, const std::string& name,
-                        const nlohmann::json& entry, int64_t data_len,
-                        SafetensorsTensor* t) {
-  const std::string what = absl::StrCat("tensor '", name, "'");
-  if (!entry.is_object()) {
-    return Invalid(path, absl::StrCat(what, " is ", JsonTypeName(entry),
-                                      ", expected an object with dtype, shape "
-                                      "and data_offsets"));
-  }
-  for (const char* field : {"dtype", "shape", "data_offsets"}) {
-    if (!entry.contains(field)) {
-      return Invalid(path, absl::StrCat(what, " has no ", field));
-    }
-  }
-  t->name = name;
-
-  const nlohmann::json& dtype = entry["dtype"];
-  if (!dtype.is_string()) {
-    return Invalid(path, absl::StrCat(what, ": dtype must be a string, got ",
-                                      JsonForError(dtype)));
-  }
-  t->dtype = dtype.get<std::string>();
-  const int64_t elem_size = SafetensorsDtypeSize(t->dtype);
-  if (elem_size == 0) {
-    return Invalid(
-        path, absl::StrCat(what, " has unknown dtype ", JsonForError(dtype),
-                           " (known: ", KnownDtypes(), ")"));
-  }
-
-  const nlohmann::json& shape = entry["shape"];
-  bool shape_ok = shape.is_array();
-  for (size_t i = 0; shape_ok && i < shape.size(); ++i) {
-    int64_t dim = 0;
-    shape_ok = NonNegativeInt(shape[i], &dim);
-    t->shape.push_back(dim);
-  }
-  if (!shape_ok) {
-    return Invalid(path,
-                   absl::StrCat(what,
-                                ": shape must be an array of non-negative "
-                                "integers, got ",
-                                JsonForError(shape)));
-  }
-
-  const nlohmann::json& offsets = entry["data_offsets"];
-  if (!offsets.is_array() || offsets.size() != 2 ||
-      !NonNegativeInt(offsets[0], &t->begin) ||
-      !NonNegativeInt(offsets[1], &t->end)) {
-    return Invalid(path, absl::StrCat(what,
-                                      ": data_offsets must be two "
-                                      "non-negative integers [begin, end], "
-                                      "got ",
-                                      JsonForError(offsets)));
-  }
-  const std::string range = absl::StrCat("[", t->begin, ", ", t->end, "]");
-  if (t->begin > t->end) {
-    return Invalid(path, absl::StrCat(what, " has data_offsets ", range,
-                                      ": begin is after end"));
-  }
-  if (t->end > data_len) {
-    return Invalid(path, absl::StrCat(what, " has data_offsets ", range,
-                                      ", past the end of the ", data_len,
-                                      "-byte data section"));
-  }
-
-  // numel x size without overflow; any zero dim makes it 0 whatever the rest.
-  int64_t bytes = elem_size;
-  bool overflow = false;
-  for (int64_t dim : t->shape) {
-    if (dim == 0) {
-      bytes = 0;
-      overflow = false;
-      break;
-    }
-    overflow = overflow || __builtin_mul_overflow(bytes, dim, &bytes);
-  }
-  if (overflow) {
-    return Invalid(path,
-                   absl::StrCat(what, ": shape ", ShapeText(t->shape), " of ",
-                                t->dtype, " is larger than 2^63 bytes"));
-  }
-  if (bytes != t->end - t->begin) {
-    return Invalid(
-        path, absl::StrCat(what, " is ", t->dtype, " ", ShapeText(t->shape),
-                           " = ", bytes, " bytes, but its data_offsets ", range,
-                           " span ", t->end - t->begin));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckMetadata(const std::string& path,
-                           const nlohmann::json& metadata) {
-  if (metadata.is_null()) return absl::OkStatus();  // as the reference reads
-  if (!metadata.is_object()) {
-    return Invalid(path, absl::StrCat("'__metadata__' must be an object of "
-                                      "strings, got ",
-                                      JsonTypeName(metadata)));
-  }
-  for (const auto& [key, value] : metadata.items()) {
-    if (!value.is_string()) {
-      return Invalid(path, absl::StrCat("'__metadata__' must be an object of "
-                                        "strings; '",
-                                        key, "' is ", JsonTypeName(value)));
-    }
-  }
-  return absl::OkStatus();
 }
 
 // The tensors, sorted by begin, must tile [0, data_len) exactly.
@@ -209,8 +74,8 @@ absl::Status CheckTiling(const std::string& path,
     if (t.begin > covered) {
       return Invalid(path, absl::StrCat("bytes [", covered, ", ", t.begin,
                                         ") of the data section belong to no "
-                                        "tensor (a hole before '",
-                                        t.name, "')"));
+                                        "tensor (a hole before ",
+                                        NameForError(t.name), ")"));
     }
     if (t.end > covered || last == nullptr) last = &t;
     covered = std::max(covered, t.end);
@@ -254,25 +119,11 @@ absl::StatusOr<std::vector<SafetensorsTensor>> ParseSafetensors(
   const int64_t data_len =
       static_cast<int64_t>(file_bytes.size() - 8 - header_len);
 
-  absl::StatusOr<nlohmann::json> header = ParseJson(
-      file_bytes.substr(8, header_len), absl::StrCat(path, ": header"));
-  if (!header.ok()) return header.status();
-  if (!header->is_object()) {
-    return Invalid(path, absl::StrCat("header is ", JsonTypeName(*header),
-                                      ", expected a JSON object"));
-  }
-
   std::vector<SafetensorsTensor> tensors;
-  for (const auto& [name, entry] : header->items()) {
-    if (name == "__metadata__") {
-      if (absl::Status s = CheckMetadata(path, entry); !s.ok()) return s;
-      continue;
-    }
-    SafetensorsTensor t;
-    if (absl::Status s = ParseEntry(path, name, entry, data_len, &t); !s.ok()) {
-      return s;
-    }
-    tensors.push_back(std::move(t));
+  if (absl::Status s = ParseSafetensorsHeader(file_bytes.substr(8, header_len),
+                                              data_len, path, &tensors);
+      !s.ok()) {
+    return s;
   }
   std::sort(tensors.begin(), tensors.end(),
             [](const SafetensorsTensor& a, const SafetensorsTensor& b) {

@@ -168,6 +168,15 @@ TEST(HfConfig, NotJsonOrNotObject) {
             "DIR/config.json: expected a JSON object, got an array");
   absl::StatusOr<HfConfig> dup = HfConfig::Parse(R"({"a":1,"a":2})", kPath);
   EXPECT_EQ(dup.status().message(), "DIR/config.json: duplicate key 'a'");
+  absl::StatusOr<HfConfig> deep = HfConfig::Parse(
+      "{\"a\":" + std::string(200, '[') + std::string(200, ']') + "}", kPath);
+  EXPECT_EQ(deep.status().message(),
+            "DIR/config.json: nested deeper than 128 levels");
+  std::string wide = "[0";
+  for (int i = 0; i < 4'000'000; ++i) wide += ",0";
+  absl::StatusOr<HfConfig> many = HfConfig::Parse(wide + "]", kPath);
+  EXPECT_EQ(many.status().message(),
+            "DIR/config.json: more than 4000000 JSON values");
   absl::StatusOr<HfConfig> huge = HfConfig::Parse(R"({"a":1e999})", kPath);
   EXPECT_THAT(std::string{huge.status().message()},
               HasSubstr("DIR/config.json: not valid JSON"));

@@ -224,7 +224,8 @@ TEST(SafetensorsParse, NegativeOrHugeDims) {
   EXPECT_THAT(
       ErrorOf(OneEntry(R"({"dtype":"F32","shape":[-1],"data_offsets":[0,4]})",
                        "abcd")),
-      HasSubstr("shape must be an array of non-negative integers, got [-1]"));
+      HasSubstr("shape must be an array of non-negative integers, got "
+                "element -1"));
   EXPECT_THAT(
       ErrorOf(OneEntry(
           R"({"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,4]})",
@@ -360,7 +361,40 @@ TEST(SafetensorsParse, DeepNestingDoesNotCrash) {
       absl::StrCat(R"({"__metadata__":)", std::string(100000, '['),
                    std::string(100000, ']'), "}");
   EXPECT_THAT(ErrorOf(RawSafetensors(deep, "")),
-              HasSubstr("'__metadata__' must be an object of strings"));
+              HasSubstr("'__metadata__' must be an object of strings, got an "
+                        "array"));
+  // Deep nesting inside an ignored field is skipped, not stored.
+  std::string nested;
+  for (int i = 0; i < 100000; ++i) nested += R"({"a":[)";
+  for (int i = 0; i < 100000; ++i) nested += "]}";
+  const std::string bytes = OneEntry(
+      absl::StrCat(R"({"x":)", nested,
+                   R"(,"dtype":"U8","shape":[2],"data_offsets":[0,2]})"),
+      "ab");
+  absl::StatusOr<std::vector<SafetensorsTensor>> parsed =
+      ParseSafetensors(bytes, kPath);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)[0].shape, std::vector<int64_t>{2});
+}
+
+TEST(SafetensorsParse, StopsAtTheFirstWrongValue) {
+  // A wrong type early in a long header is reported without parsing the
+  // rest (which here is not even valid JSON).
+  const std::string bytes =
+      RawSafetensors(absl::StrCat(R"({"w":{"dtype":"F32","shape":[1,true)",
+                                  std::string(1 << 20, '['), "xx"),
+                     "");
+  EXPECT_THAT(ErrorOf(bytes), HasSubstr("got element true"));
+}
+
+TEST(SafetensorsParse, NamesInMessagesAreCleanedAndCut) {
+  const std::string name = std::string(R"(a\n\u0001)") + std::string(500, 'b');
+  const std::string header = absl::StrCat(
+      R"({")", name, R"(":{"dtype":"F32","shape":[1],"data_offsets":[0,5]}})");
+  const std::string message = ErrorOf(RawSafetensors(header, "abcde"));
+  EXPECT_THAT(message, HasSubstr("tensor 'a??bbb"));
+  EXPECT_THAT(message, HasSubstr("bbb...' is F32 [1] = 4 bytes"));
+  EXPECT_LT(message.size(), 400u);
 }
 
 TEST(SafetensorsFile, OpensMapsAndFinds) {
