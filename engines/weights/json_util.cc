@@ -10,10 +10,11 @@ namespace trilemma {
 namespace {
 
 // Bounds on what a config or index file may hold, far above any real one
-// (depth 3-4; an index of 100k tensors is 200k values), so a hostile file
+// (depth 3-4; an index of 100k tensors, more than the largest models have,
+// is 200k values), so a hostile file
 // cannot make the DOM take gigabytes or the parse take minutes.
 constexpr int kMaxDepth = 128;
-constexpr int64_t kMaxValues = 4'000'000;
+constexpr int64_t kMaxValues = 1'000'000;
 
 // Thrown from the parser callback to stop the parse.
 struct TooLarge {
@@ -34,7 +35,11 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
     if (depth > kMaxDepth) {
       throw TooLarge{absl::StrCat("nested deeper than ", kMaxDepth, " levels")};
     }
-    if (++values > kMaxValues) {
+    const bool is_value =
+        event == nlohmann::json::parse_event_t::value ||
+        event == nlohmann::json::parse_event_t::object_start ||
+        event == nlohmann::json::parse_event_t::array_start;
+    if (is_value && ++values > kMaxValues) {
       throw TooLarge{absl::StrCat("more than ", kMaxValues, " JSON values")};
     }
     switch (event) {

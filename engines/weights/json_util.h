@@ -23,7 +23,7 @@ namespace trilemma {
 // "WHERE: duplicate key 'K'" when any object repeats a key (JSON leaves that
 // undefined and parsers disagree on which value wins, so a file relying on it
 // is ambiguous); "WHERE: nested deeper than 128 levels" or "more than
-// 4000000 JSON values" (bounds far above real configs and indexes that keep
+// 1000000 JSON values" (bounds far above real configs and indexes that keep
 // a hostile file from costing gigabytes). Never throws.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
                                          const std::string& where);
