@@ -17,7 +17,7 @@ build_pkgs=(
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libhnswlib-dev
+  libhnswlib-dev nlohmann-json3-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
