@@ -128,6 +128,14 @@ absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
     EngineSpec spec;
     spec.name = flag.substr(0, eq);
     spec.checkpoint = flag.substr(eq + 1);
+    for (const EngineSpec& other : set) {
+      if (other.name == spec.name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "checkpoint: engine name '", spec.name,
+            "' is already hosted (a built-in preset, a config engine or "
+            "another --checkpoint); choose another name"));
+      }
+    }
     spec.state_budget_bytes = options.default_budget_bytes;
     set.push_back(std::move(spec));
   }

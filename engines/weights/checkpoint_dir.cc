@@ -261,6 +261,14 @@ absl::StatusOr<const float*> CheckpointDir::Take(
   }
   Entry& entry = it->second;
   const SafetensorsTensor& t = *entry.tensor;
+  // The dtype first: a tensor we cannot read at all is the deeper problem.
+  const bool f32 = t.dtype == "F32";
+  const bool f16 = t.dtype == "F16";
+  if (!f32 && !f16 && t.dtype != "BF16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(entry.file->path(), ": tensor '", name, "' has dtype ",
+                     t.dtype, "; supported: F32, F16, BF16"));
+  }
   if (t.shape != shape) {
     return absl::InvalidArgumentError(
         absl::StrCat(entry.file->path(), ": tensor '", name, "' has shape ",
@@ -269,13 +277,6 @@ absl::StatusOr<const float*> CheckpointDir::Take(
   if (entry.data != nullptr) return entry.data;
 
   const absl::string_view bytes = entry.file->Bytes(t);
-  const bool f32 = t.dtype == "F32";
-  const bool f16 = t.dtype == "F16";
-  if (!f32 && !f16 && t.dtype != "BF16") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(entry.file->path(), ": tensor '", name, "' has dtype ",
-                     t.dtype, "; supported: F32, F16, BF16"));
-  }
   const size_t numel = bytes.size() / (f32 ? 4 : 2);
   if (numel == 0) {
     static const float kNothing = 0.0f;

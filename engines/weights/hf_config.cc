@@ -73,6 +73,11 @@ bool HfConfig::Has(const std::string& key) const {
   return Lookup(json_->value, key) != nullptr;
 }
 
+bool HfConfig::IsString(const std::string& key) const {
+  const auto* value = Lookup(json_->value, key);
+  return value != nullptr && value->is_string();
+}
+
 int64_t HfConfig::Int(const std::string& key, int64_t min, int64_t max) {
   if (!Has(key)) {
     Fail(key,

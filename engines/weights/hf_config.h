@@ -42,6 +42,9 @@ class HfConfig {
 
   // True if `key` is present and not null.
   bool Has(const std::string& key) const;
+  // True if `key` holds a string (for keys that take a number or a word,
+  // like Mamba's time_step_rank: "auto").
+  bool IsString(const std::string& key) const;
 
   // Required integer in [min, max]; on error records it and returns min.
   int64_t Int(const std::string& key, int64_t min, int64_t max);

@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_checkpoints  # noqa: E402  (the test's own checkpoint writer)
 
+# case -> family; hosted as "ck_<case>" (the built-in presets own "mamba").
 SERVED = {"neox": "gpt_neox", "llama_gqa": "llama", "mamba": "mamba"}
 GREEDY = 32
 
@@ -98,14 +99,21 @@ def check_serving(args, res):
             prompts[case] = json.load(f)["tokens"]
         expected[case] = reference_greedy(
             paths[case], prompts[case], os.path.join(args.workdir, "ref", case))
+    # A checkpoint may not take a hosted name.
+    clash = subprocess.run([args.server_bin, "--listen=127.0.0.1:0",
+                            "--metrics_listen=", f"--checkpoint=mamba={paths['mamba']}"],
+                           capture_output=True, text=True, timeout=60)
+    res.check(clash.returncode != 0 and "'mamba' is already hosted" in clash.stderr,
+              "--checkpoint=mamba=... refused: the name is a built-in preset's")
+    hosted = {f"ck_{case}": path for case, path in paths.items()}
     proc, target, metrics = start_server(
-        args, sorted(paths.items()), list(SERVED) + ["attention"])
+        args, sorted(hosted.items()), list(hosted) + ["attention"])
     try:
         listed = client(args, target, "engines", "--format=json")
         res.check(listed.returncode == 0, "trilemma engines exits 0")
         engines = {e["name"]: e for e in json.loads(listed.stdout)["engines"]}
         for case, family in SERVED.items():
-            info = engines.get(case, {})
+            info = engines.get(f"ck_{case}", {})
             res.check(info.get("family") == family,
                       f"engines lists {case} as family {family} "
                       f"(got {info.get('family')})")
@@ -113,7 +121,7 @@ def check_serving(args, res):
                       f"engines reports {case}'s checkpoint directory")
         res.check("attention" in engines, "built-in preset hosted beside them")
         for case in SERVED:
-            out = client(args, target, "generate", f"--engine={case}",
+            out = client(args, target, "generate", f"--engine=ck_{case}",
                          "--prompt=" + " ".join(map(str, prompts[case])),
                          f"--max_new_tokens={GREEDY}")
             first = out.stdout.splitlines()[0] if out.stdout else ""
@@ -125,7 +133,7 @@ def check_serving(args, res):
         text = urllib.request.urlopen(f"http://{metrics}/metrics",
                                       timeout=30).read().decode()
         for case in SERVED:
-            m = re.search(r'trilemma_generated_tokens_total\{engine="%s"\} (\S+)'
+            m = re.search(r'trilemma_generated_tokens_total\{engine="ck_%s"\} (\S+)'
                           % case, text)
             res.check(m is not None and float(m.group(1)) >= GREEDY,
                       f"/metrics counts {case}'s generated tokens "
