@@ -174,7 +174,7 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text,
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || absl::StartsWith(line, "#")) continue;
     std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAsciiWhitespace());
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     const std::string where = absl::StrCat(source, " line ", line_number);
     if (fields.size() != 2) {
       return absl::InvalidArgumentError(
@@ -315,6 +315,15 @@ std::string ClientKey(const grpc::ServerContextBase& context) {
         auth->FindPropertyValues(kClientProperty);
     if (!names.empty()) {
       return std::string(names.front().data(), names.front().size());
+    }
+    // Mutual TLS without tokens: the verified certificate's identity.
+    if (auth->IsPeerAuthenticated()) {
+      std::vector<grpc::string_ref> identity = auth->GetPeerIdentity();
+      if (!identity.empty()) {
+        return absl::StrCat(
+            "x509:", absl::string_view(identity.front().data(),
+                                       identity.front().size()));
+      }
     }
   }
   std::string peer = context.peer();

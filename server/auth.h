@@ -135,8 +135,9 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
   std::shared_ptr<const TokenTable> tokens_ ABSL_GUARDED_BY(mu_);
 };
 
-// Whom a call is accounted to: the authenticated client's name, else the
-// peer's address without its port ("ipv4:10.0.0.7").
+// Whom a call is accounted to: the token's client name, else the identity
+// of a verified client certificate ("x509:<SAN or CN>"), else the peer's
+// address without its port ("ipv4:10.0.0.7").
 std::string ClientKey(const grpc::ServerContextBase& context);
 
 }  // namespace trilemma
