@@ -320,9 +320,9 @@ std::string ClientKey(const grpc::ServerContextBase& context) {
     if (auth->IsPeerAuthenticated()) {
       std::vector<grpc::string_ref> identity = auth->GetPeerIdentity();
       if (!identity.empty()) {
-        return absl::StrCat(
-            "x509:", absl::string_view(identity.front().data(),
-                                       identity.front().size()));
+        return absl::StrCat("x509:",
+                            absl::string_view(identity.front().data(),
+                                              identity.front().size()));
       }
     }
   }

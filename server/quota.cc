@@ -71,11 +71,27 @@ struct CallQuota::Shared {
       ABSL_GUARDED_BY(mu);
 };
 
-CallQuota::~CallQuota() {
+CallQuota::~CallQuota() { Release(); }
+
+CallQuota& CallQuota::operator=(CallQuota&& other) noexcept {
+  if (this != &other) {
+    Release();
+    shared_ = std::move(other.shared_);
+    client_ = std::move(other.client_);
+    session_ = other.session_;
+  }
+  return *this;
+}
+
+void CallQuota::Release() {
   if (shared_ == nullptr) return;
-  absl::MutexLock lock(&shared_->mu);
-  --client_->streams;
-  if (session_) --client_->sessions;
+  {
+    absl::MutexLock lock(&shared_->mu);
+    --client_->streams;
+    if (session_) --client_->sessions;
+  }
+  shared_.reset();
+  client_.reset();
 }
 
 absl::Status CallQuota::ChargeTokens(int64_t tokens) {

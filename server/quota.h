@@ -56,7 +56,8 @@ class CallQuota {
  public:
   CallQuota() = default;
   CallQuota(CallQuota&&) noexcept = default;
-  CallQuota& operator=(CallQuota&&) noexcept = default;
+  // Releases what this held, then takes over `other`'s hold.
+  CallQuota& operator=(CallQuota&& other) noexcept;
   ~CallQuota();
 
   // RESOURCE_EXHAUSTED naming quota "tokens_per_second" when the client's
@@ -65,6 +66,8 @@ class CallQuota {
 
  private:
   friend class ClientQuotas;
+  void Release();
+
   struct Shared;
   struct Client;
   std::shared_ptr<Shared> shared_;

@@ -36,8 +36,8 @@ class SecurityEndToEndTest : public ::testing::Test {
     pki_ = new TestPki(*std::move(pki));
     WriteText(pki_->dir + "/tokens.txt", absl::StrCat("ci ", kToken, "\n"));
     server_ = new ChildProcess(
-        {kServer, "--listen=127.0.0.1:0", "--metrics_listen=",
-         "--engines=null", "--tls_cert_file=" + pki_->server_cert,
+        {kServer, "--listen=127.0.0.1:0", "--metrics_listen=", "--engines=null",
+         "--tls_cert_file=" + pki_->server_cert,
          "--tls_key_file=" + pki_->server_key,
          "--auth_tokens_file=" + pki_->dir + "/tokens.txt"},
         pki_->dir + "/server.log");
@@ -80,17 +80,16 @@ ChildProcess* SecurityEndToEndTest::server_ = nullptr;
 std::string* SecurityEndToEndTest::target_ = nullptr;
 
 TEST_F(SecurityEndToEndTest, ServesTheClientWithCaAndToken) {
-  const ProcessResult r = Client({"--tls_ca_file=" + pki_->ca_cert,
-                                  absl::StrCat("--auth_token=", kToken),
-                                  "engines"});
+  const ProcessResult r =
+      Client({"--tls_ca_file=" + pki_->ca_cert,
+              absl::StrCat("--auth_token=", kToken), "engines"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("null"));
 }
 
 TEST_F(SecurityEndToEndTest, TakesTheTokenFromTrilemmaToken) {
   ASSERT_EQ(setenv("TRILEMMA_TOKEN", kToken, 1), 0);
-  const ProcessResult r =
-      Client({"--tls_ca_file=" + pki_->ca_cert, "engines"});
+  const ProcessResult r = Client({"--tls_ca_file=" + pki_->ca_cert, "engines"});
   unsetenv("TRILEMMA_TOKEN");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("null"));
@@ -124,8 +123,7 @@ TEST_F(SecurityEndToEndTest, RefusesWithoutTls) {
 }
 
 TEST_F(SecurityEndToEndTest, HealthAnswersWithoutToken) {
-  const ProcessResult r =
-      Client({"--tls_ca_file=" + pki_->ca_cert, "health"});
+  const ProcessResult r = Client({"--tls_ca_file=" + pki_->ca_cert, "health"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -136,8 +134,8 @@ TEST_F(SecurityEndToEndTest, SighupReloadsTheTokenFile) {
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   bool served = false;
   for (int i = 0; i < 100 && !served; ++i) {
-    served = Client({"--tls_ca_file=" + pki_->ca_cert,
-                     "--auth_token=" + fresh, "engines"})
+    served = Client({"--tls_ca_file=" + pki_->ca_cert, "--auth_token=" + fresh,
+                     "engines"})
                  .exit_code == 0;
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

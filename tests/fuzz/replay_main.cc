@@ -2,7 +2,8 @@
 // directories (or files) given, so seed corpora and saved crash inputs are
 // regression tests in every build, libFuzzer or not.
 //
-//   fuzz_replay_request_validation_fuzz tests/fuzz/corpus/request_validation_fuzz
+//   fuzz_replay_request_validation_fuzz
+//   tests/fuzz/corpus/request_validation_fuzz
 //
 // A directory that does not exist is skipped (a target may have no
 // regressions yet); exits 1 if no input was found at all. A crash, hang or

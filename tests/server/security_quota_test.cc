@@ -25,7 +25,10 @@ namespace {
 
 // The `null` engine (no state, vocab 8192) with a 1 MiB budget.
 EngineSpec NullSpec() {
-  return {.name = "null", .family = "null", .state_budget_bytes = 1 << 20};
+  return {.name = "null",
+          .family = "null",
+          .knobs = {},
+          .state_budget_bytes = 1 << 20};
 }
 
 using ::testing::HasSubstr;
@@ -34,10 +37,10 @@ constexpr char kAliceToken[] = "alice-token-0123456789abcdef";
 constexpr char kBobToken[] = "bob-token-0123456789abcdef01";
 
 TEST(TokenTableTest, ParsesNamesAndRefusesBadLinesWithoutEchoingTokens) {
-  absl::StatusOr<TokenTable> table = TokenTable::Parse(
-      absl::StrCat("# comment\n\n  alice ", kAliceToken, "  \nbob\t",
-                   kBobToken, "\n"),
-      "tokens");
+  absl::StatusOr<TokenTable> table =
+      TokenTable::Parse(absl::StrCat("# comment\n\n  alice ", kAliceToken,
+                                     "  \nbob\t", kBobToken, "\n"),
+                        "tokens");
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->size(), 2u);
   EXPECT_EQ(table->Authenticate(kAliceToken), "alice");
@@ -88,8 +91,7 @@ TEST(ClientQuotasTest, CountsStreamsAndSessionsPerClientUntilReleased) {
 }
 
 TEST(ClientQuotasTest, TokenBucketAdmitsWhileAboveZeroThenRefusesUntilRefill) {
-  ClientQuotas quotas({.tokens_per_second = 1000, .token_burst = 100},
-                      nullptr);
+  ClientQuotas quotas({.tokens_per_second = 1000, .token_burst = 100}, nullptr);
   absl::StatusOr<CallQuota> call = quotas.StartCall("alice", false);
   ASSERT_TRUE(call.ok());
   EXPECT_TRUE(call->ChargeTokens(60).ok());
@@ -121,12 +123,12 @@ class QuotaServerTest : public ::testing::Test {
     options.quotas = quotas;
     if (tls) {
       options.tls = {.cert_file = pki_.server_cert,
-                     .key_file = pki_.server_key};
+                     .key_file = pki_.server_key,
+                     .client_ca_file = ""};
       options.auth_tokens_file = pki_.dir + "/tokens.txt";
     }
     absl::StatusOr<std::unique_ptr<TrilemmaServer>> server =
-        TrilemmaServer::Start({NullSpec()},
-                              options);
+        TrilemmaServer::Start({NullSpec()}, options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     tls_ = tls;
@@ -216,8 +218,7 @@ TEST_F(QuotaServerTest, TokensPerSecondRefusesGenerateAndSessionTurns) {
           .status.ok());
   const GenerateResult refused =
       RunGenerate(*alice, MakeGenerate("null", {1}, 1));
-  EXPECT_EQ(refused.status.error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.status.error_message(),
               HasSubstr("tokens_per_second_per_client: client 'alice'"));
 

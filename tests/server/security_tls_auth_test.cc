@@ -9,11 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server/e2e_util.h"
 #include "tests/server/test_certs.h"
 #include "tests/server/test_util.h"
@@ -23,7 +23,10 @@ namespace {
 
 // The `null` engine (no state, vocab 8192) with a 1 MiB budget.
 EngineSpec NullSpec() {
-  return {.name = "null", .family = "null", .state_budget_bytes = 1 << 20};
+  return {.name = "null",
+          .family = "null",
+          .knobs = {},
+          .state_budget_bytes = 1 << 20};
 }
 
 using ::testing::HasSubstr;
@@ -48,14 +51,14 @@ class SecurityTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
     options.tls = {.cert_file = pki_->server_cert,
-                   .key_file = pki_->server_key};
+                   .key_file = pki_->server_key,
+                   .client_ca_file = ""};
     return options;
   }
 
   static std::unique_ptr<TrilemmaServer> Start(const ServerOptions& options) {
     absl::StatusOr<std::unique_ptr<TrilemmaServer>> server =
-        TrilemmaServer::Start({NullSpec()},
-                              options);
+        TrilemmaServer::Start({NullSpec()}, options);
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }
@@ -222,10 +225,10 @@ TEST_F(SecurityTest, EveryRpcButHealthNeedsAValidToken) {
     std::string header;
     std::string reason;
   };
-  for (const Case& c : {Case{"", "missing"},
-                        Case{"Basic YWxpY2U6c2VjcmV0", "malformed"},
-                        Case{Bearer("not-a-token-of-anyone-here"), "invalid"},
-                        Case{Bearer("short"), "invalid"}}) {
+  for (const Case& c :
+       {Case{"", "missing"}, Case{"Basic YWxpY2U6c2VjcmV0", "malformed"},
+        Case{Bearer("not-a-token-of-anyone-here"), "invalid"},
+        Case{Bearer("short"), "invalid"}}) {
     auto fresh = Channel(*server, pki_->ca_cert);
     const grpc::Status list = ListEngines(fresh, c.header);
     EXPECT_EQ(list.error_code(), grpc::StatusCode::UNAUTHENTICATED)
@@ -240,8 +243,7 @@ TEST_F(SecurityTest, EveryRpcButHealthNeedsAValidToken) {
     auto reader = stub->Generate(&context, MakeGenerate("null", {1, 2}, 2));
     v1::GenerateEvent event;
     EXPECT_FALSE(reader->Read(&event));
-    EXPECT_EQ(reader->Finish().error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext session_context;
     SetDeadline(&session_context);
     if (!c.header.empty()) {
@@ -257,8 +259,8 @@ TEST_F(SecurityTest, EveryRpcButHealthNeedsAValidToken) {
   // Bound to alice by its first call, a connection refuses bob's token.
   EXPECT_EQ(ListEngines(channel, Bearer(kBobToken)).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_TRUE(ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken))
-                  .ok());
+  EXPECT_TRUE(
+      ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken)).ok());
 
   const std::string text = Metrics(*server);
   const std::map<std::string, double> m = ParseMetrics(text);
@@ -294,8 +296,8 @@ TEST_F(SecurityTest, ReloadedTokensReplaceTheOldOnes) {
 
   WriteText(path, absl::StrCat("bob ", kBobToken, "\n"));
   ASSERT_TRUE(server->ReloadAuthTokens().ok());
-  EXPECT_TRUE(ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken))
-                  .ok());
+  EXPECT_TRUE(
+      ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken)).ok());
   EXPECT_EQ(ListEngines(Channel(*server, pki_->ca_cert), Bearer(kAliceToken))
                 .error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -305,8 +307,8 @@ TEST_F(SecurityTest, ReloadedTokensReplaceTheOldOnes) {
   const absl::Status bad = server->ReloadAuthTokens();
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.message(), HasSubstr("line 1"));
-  EXPECT_TRUE(ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken))
-                  .ok());
+  EXPECT_TRUE(
+      ListEngines(Channel(*server, pki_->ca_cert), Bearer(kBobToken)).ok());
 }
 
 TEST_F(SecurityTest, ReplacedCertificatesServeNewHandshakesOpenStreamsStay) {
@@ -318,6 +320,7 @@ TEST_F(SecurityTest, ReplacedCertificatesServeNewHandshakesOpenStreamsStay) {
   ServerOptions options = TlsOptions();
   options.tls = {.cert_file = dir + "/server.pem",
                  .key_file = dir + "/server.key",
+                 .client_ca_file = "",
                  .reload_interval = absl::Seconds(1)};
   auto server = Start(options);
   ASSERT_NE(server, nullptr);
@@ -331,11 +334,10 @@ TEST_F(SecurityTest, ReplacedCertificatesServeNewHandshakesOpenStreamsStay) {
   // Key first, then certificate, each by rename: the watcher reads both.
   ASSERT_EQ(rename(renewed->server_key.c_str(), (dir + "/server.key").c_str()),
             0);
-  ASSERT_EQ(
-      rename(renewed->server_cert.c_str(), (dir + "/server.pem").c_str()), 0);
-  EXPECT_TRUE(PollUntil([&] {
-    return ListEngines(Channel(*server, renewed->ca_cert)).ok();
-  }));
+  ASSERT_EQ(rename(renewed->server_cert.c_str(), (dir + "/server.pem").c_str()),
+            0);
+  EXPECT_TRUE(PollUntil(
+      [&] { return ListEngines(Channel(*server, renewed->ca_cert)).ok(); }));
   EXPECT_EQ(ListEngines(Channel(*server, pki_->ca_cert)).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   // The stream opened before the swap goes on.

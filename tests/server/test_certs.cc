@@ -82,8 +82,7 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir) {
   };
   if (!ca("ca", "Trilemma Test CA") || !ca("other_ca", "Unrelated CA") ||
       !leaf("server", "localhost") || !leaf("client", "test-client")) {
-    return absl::InternalError(
-        absl::StrCat("openssl failed: ", ReadText(log)));
+    return absl::InternalError(absl::StrCat("openssl failed: ", ReadText(log)));
   }
   return pki;
 }
