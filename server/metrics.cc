@@ -339,6 +339,10 @@ std::vector<std::string> ServerMetrics::FamilyNames() {
           kQuotaRejections};
 }
 
+std::vector<std::string> ServerMetrics::ServerWideFamilyNames() {
+  return {kAuthFailures, kQuotaRejections};
+}
+
 prometheus::Family<prometheus::Counter>& ServerMetrics::auth_failures() {
   return families_->auth_failures;
 }

@@ -137,6 +137,8 @@ class ServerMetrics {
   // Every family name this server exports (e.g. "trilemma_requests_total"),
   // for dashboards and their tests.
   static std::vector<std::string> FamilyNames();
+  // The families among them without an `engine` label (server-wide).
+  static std::vector<std::string> ServerWideFamilyNames();
 
  private:
   struct Families;
