@@ -4,8 +4,12 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +19,22 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/client_interceptor.h"
+
+ABSL_FLAG(bool, tls, false,
+          "Connect with TLS, trusting the system's root CAs (implied by "
+          "--tls_ca_file, --tls_cert_file).");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that signed the server's certificate; turns TLS on.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate for mutual TLS (with --tls_key_file).");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Check the server certificate against this name instead of the "
+          "target's host.");
+ABSL_FLAG(std::string, auth_token, "",
+          "Bearer token sent on every call (default: the TRILEMMA_TOKEN "
+          "environment variable). Needs TLS.");
 
 namespace trilemma::client {
 namespace {
@@ -123,7 +143,115 @@ absl::Status AddEntry(absl::string_view entry, size_t index,
       absl::StrCat(where, ": cannot resolve host '", host, "'"));
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot read '", path, "'"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Adds "authorization: Bearer <token>" to every call's initial metadata.
+class BearerTokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* header)
+      : header_(header) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", *header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerTokenFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenFactory(const std::string& token)
+      : header_(absl::StrCat("Bearer ", token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* /*info*/) override {
+    return new BearerTokenInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;  // outlives the channel's interceptors
+};
+
 }  // namespace
+
+ChannelSecurity SecurityFromFlags() {
+  ChannelSecurity security{.tls = absl::GetFlag(FLAGS_tls),
+                           .ca_file = absl::GetFlag(FLAGS_tls_ca_file),
+                           .cert_file = absl::GetFlag(FLAGS_tls_cert_file),
+                           .key_file = absl::GetFlag(FLAGS_tls_key_file),
+                           .server_name = absl::GetFlag(FLAGS_tls_server_name),
+                           .token = absl::GetFlag(FLAGS_auth_token)};
+  if (security.token.empty()) {
+    if (const char* env = std::getenv("TRILEMMA_TOKEN")) security.token = env;
+  }
+  return security;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
+    const std::string& uri, const ChannelSecurity& security) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  const bool tls =
+      security.tls || !security.ca_file.empty() || !security.cert_file.empty();
+  if (security.cert_file.empty() != security.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_key_file: give both or neither");
+  }
+  if (!security.token.empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "--auth_token (or TRILEMMA_TOKEN): needs TLS (--tls_ca_file or "
+        "--tls); a bearer token must not cross the network in plaintext");
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!security.ca_file.empty()) {
+      absl::StatusOr<std::string> ca = ReadPem(security.ca_file, "tls_ca_file");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *std::move(ca);
+    }
+    if (!security.cert_file.empty()) {
+      absl::StatusOr<std::string> cert =
+          ReadPem(security.cert_file, "tls_cert_file");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key =
+          ReadPem(security.key_file, "tls_key_file");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *std::move(cert);
+      ssl.pem_private_key = *std::move(key);
+    }
+    credentials = grpc::SslCredentials(ssl);
+    if (!security.server_name.empty()) {
+      args.SetSslTargetNameOverride(security.server_name);
+    }
+  }
+  if (security.token.empty()) {
+    return grpc::CreateCustomChannel(uri, credentials, args);
+  }
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<BearerTokenFactory>(security.token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      uri, credentials, args, std::move(interceptors));
+}
 
 absl::StatusOr<std::string> TargetUri(absl::string_view target) {
   target = absl::StripAsciiWhitespace(target);

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +36,33 @@ absl::StatusOr<std::string> TargetUri(absl::string_view target);
 
 // An insecure channel to `uri` with round_robin load balancing.
 std::shared_ptr<grpc::Channel> CreateClientChannel(const std::string& uri);
+
+// How a channel authenticates the server and itself (docs/security.md).
+struct ChannelSecurity {
+  // TLS with the system's root CAs; implied by any file below.
+  bool tls = false;
+  // PEM CA bundle that signed the server's certificate.
+  std::string ca_file;
+  // PEM client certificate and key (mutual TLS); both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // Name to check the server's certificate against instead of the target's
+  // host (e.g. when connecting by IP to a certificate for a DNS name).
+  std::string server_name;
+  // Sent as "authorization: Bearer <token>" on every call; requires TLS.
+  std::string token;
+};
+
+// The --tls* and --auth_token flags, the token falling back to the
+// TRILEMMA_TOKEN environment variable.
+ChannelSecurity SecurityFromFlags();
+
+// A channel to `uri` with round_robin load balancing, TLS and a bearer
+// token as `security` says. INVALID_ARGUMENT naming the flag for an
+// unreadable file, a certificate without its key, or a token without TLS
+// (it would cross the network in plaintext).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateClientChannel(
+    const std::string& uri, const ChannelSecurity& security);
 
 // The same code and message as an absl::Status (the codes are numbered
 // alike).

@@ -104,6 +104,12 @@ int main(int argc, char** argv) {
   if (!uri.ok()) {
     return trilemma::client::ReportError(env, name, uri.status(), true);
   }
-  env.channel = trilemma::client::CreateClientChannel(*uri);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      trilemma::client::CreateClientChannel(
+          *uri, trilemma::client::SecurityFromFlags());
+  if (!channel.ok()) {
+    return trilemma::client::ReportError(env, name, channel.status(), true);
+  }
+  env.channel = *std::move(channel);
   return command->run(env);
 }

@@ -17,7 +17,11 @@ build_pkgs=(
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libhnswlib-dev nlohmann-json3-dev
+  libhnswlib-dev
+  # engines/weights: config.json, safetensors headers and shard indexes
+  nlohmann-json3-dev
+  # server/auth.cc: SHA-256 of tokens, PEM checks of TLS files
+  libssl-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
@@ -27,10 +31,15 @@ test_pkgs=(
   chromium
   # tests/checkpoints: the float64 PyTorch reference (and its BLAS)
   python3-torch libopenblas0-pthread
+  # TLS tests make their CA and certificates at test time
+  openssl
+  # tests/fuzz/run-fuzzers.sh: clang with libFuzzer, ASan/UBSan runtimes and
+  # the OpenMP runtime the engines link against
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
-  libprometheus-cpp-core1.0 ca-certificates
+  libprometheus-cpp-core1.0 libssl3 ca-certificates
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -10,7 +10,9 @@
 namespace trilemma {
 
 GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
-                                 const EngineHost& host, size_t queue_events) {
+                                 const EngineHost& host, size_t queue_events,
+                                 CallQuota quota)
+    : quota_(std::move(quota)) {
   const absl::Time accepted = absl::Now();
   const EngineHost::Hosted* hosted = host.FindHosted(request.engine());
   EngineScheduler* scheduler =

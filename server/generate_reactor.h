@@ -16,6 +16,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/engine_host.h"
 #include "server/event_stream.h"
+#include "server/quota.h"
 #include "trilemma/v1/trilemma.pb.h"
 
 namespace trilemma {
@@ -24,9 +25,9 @@ class GenerateReactor final
     : public grpc::ServerWriteReactor<v1::GenerateEvent>,
       public EventStream::Writer {
  public:
-  // `host` must outlive the call.
+  // `host` must outlive the call; `quota` is held until the call is done.
   GenerateReactor(const v1::GenerateRequest& request, const EngineHost& host,
-                  size_t queue_events);
+                  size_t queue_events, CallQuota quota = {});
 
   // grpc::ServerWriteReactor
   void OnWriteDone(bool ok) override;
@@ -40,6 +41,7 @@ class GenerateReactor final
  private:
   std::shared_ptr<EventStream> stream_;
   v1::GenerateEvent write_;  // the write in flight
+  CallQuota quota_;
 };
 
 }  // namespace trilemma

@@ -83,6 +83,49 @@ ABSL_FLAG(int32_t, max_prefill_tokens_per_step, 1024,
 ABSL_FLAG(int32_t, stream_queue_events, 32,
           "Events a stream may queue unsent before its session is paused "
           "(backpressure from slow clients).");
+ABSL_FLAG(int32_t, metrics_threads, 16,
+          "Worker threads of /metrics; each idle or slow HTTP connection "
+          "holds one for up to --metrics_request_timeout.");
+ABSL_FLAG(absl::Duration, metrics_request_timeout, absl::Seconds(2),
+          "How long /metrics waits for a connection's request (and idles "
+          "between keep-alive requests) before closing it.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC port; with --tls_key_file turns "
+          "TLS on. The files are watched: replaced certificates serve new "
+          "handshakes within --tls_reload_interval, open streams stay.");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key for --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: clients must present a certificate it signed "
+          "(mutual TLS). Watched like --tls_cert_file.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often the TLS files (and --auth_tokens_file) are checked for "
+          "changes.");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of 'client_name token' lines (# comments); every call must "
+          "send 'authorization: Bearer <token>' or gets UNAUTHENTICATED. "
+          "Needs TLS. Re-read on SIGHUP and when the file changes (checked "
+          "every --tls_reload_interval).");
+ABSL_FLAG(bool, health_without_token, true,
+          "With --auth_tokens_file, still answer the gRPC health service "
+          "without a token (probes, load balancers).");
+ABSL_FLAG(int32_t, max_streams_per_client, 0,
+          "Generate and Session calls one client (token name, else peer "
+          "address) may have open; more get RESOURCE_EXHAUSTED. 0: no limit.");
+ABSL_FLAG(int32_t, max_sessions_per_client, 0,
+          "Session streams one client may have open. 0: no limit.");
+ABSL_FLAG(double, tokens_per_second_per_client, 0,
+          "Prompt + max_new_tokens one client may request per second "
+          "(bucket of one second's worth, or --token_burst_per_client). "
+          "0: no limit.");
+ABSL_FLAG(double, token_burst_per_client, 0,
+          "Bucket size of --tokens_per_second_per_client (0: one second).");
+ABSL_FLAG(int32_t, max_streams_per_connection, 256,
+          "HTTP/2 streams one connection may have open (gRPC "
+          "max_concurrent_streams). 0: gRPC's default (unlimited).");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
+          "Connections without calls for this long are closed; 'inf' keeps "
+          "them.");
 ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "On SIGINT/SIGTERM: how long running streams may finish before "
           "they are cut with a SHUTDOWN summary.");
@@ -128,6 +171,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::vector<trilemma::EngineSpec>> specs =
@@ -143,6 +187,23 @@ int main(int argc, char** argv) {
   trilemma::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.metrics_threads = absl::GetFlag(FLAGS_metrics_threads);
+  options.metrics_request_timeout =
+      absl::GetFlag(FLAGS_metrics_request_timeout);
+  options.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert_file),
+                 .key_file = absl::GetFlag(FLAGS_tls_key_file),
+                 .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file),
+                 .reload_interval = absl::GetFlag(FLAGS_tls_reload_interval)};
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.health_without_token = absl::GetFlag(FLAGS_health_without_token);
+  options.quotas = {
+      .max_streams = absl::GetFlag(FLAGS_max_streams_per_client),
+      .max_sessions = absl::GetFlag(FLAGS_max_sessions_per_client),
+      .tokens_per_second = absl::GetFlag(FLAGS_tokens_per_second_per_client),
+      .token_burst = absl::GetFlag(FLAGS_token_burst_per_client)};
+  options.max_streams_per_connection =
+      absl::GetFlag(FLAGS_max_streams_per_connection);
+  options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.scheduler.max_waiting = absl::GetFlag(FLAGS_max_waiting);
   options.scheduler.max_queue_wait = absl::GetFlag(FLAGS_max_queue_wait);
   options.scheduler.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
@@ -174,12 +235,17 @@ int main(int argc, char** argv) {
       options.scheduler.max_prefill_tokens_per_step < 1 ||
       options.scheduler.max_waiting < 0 ||
       options.scheduler.session_idle_timeout <= absl::ZeroDuration() ||
-      absl::GetFlag(FLAGS_stream_queue_events) < 1) {
+      absl::GetFlag(FLAGS_stream_queue_events) < 1 ||
+      options.metrics_threads < 1 || options.quotas.max_streams < 0 ||
+      options.quotas.max_sessions < 0 ||
+      !(options.quotas.tokens_per_second >= 0) ||
+      !(options.quotas.token_burst >= 0) ||
+      options.max_streams_per_connection < 0) {
     std::cerr << "trilemma-server: --engine_threads, --max_batch_size, "
                  "--prefill_chunk_tokens, "
                  "--max_prefill_tokens_per_step and --stream_queue_events "
                  "must be >= 1, --max_waiting >= 0, --session_idle_timeout "
-                 "> 0\n";
+                 "> 0, --metrics_threads >= 1, quotas >= 0\n";
     return 2;
   }
 
@@ -191,8 +257,31 @@ int main(int argc, char** argv) {
   }
   std::cout << (*server)->ReadyLine() << std::endl;
 
+  // SIGHUP or a changed token file reloads the tokens; SIGINT/SIGTERM drain.
+  const absl::Duration poll = absl::GetFlag(FLAGS_tls_reload_interval);
+  const timespec poll_spec = absl::ToTimespec(poll);
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    const int received = sigtimedwait(&signals, nullptr, &poll_spec);
+    if (received == SIGINT || received == SIGTERM) {
+      signal_number = received;
+      break;
+    }
+    absl::StatusOr<bool> reloaded = false;
+    if (received == SIGHUP) {
+      const absl::Status status = (*server)->ReloadAuthTokens();
+      reloaded = status.ok() ? absl::StatusOr<bool>(true)
+                             : absl::StatusOr<bool>(status);
+    } else {
+      reloaded = (*server)->ReloadAuthTokensIfChanged();
+    }
+    if (!reloaded.ok()) {
+      std::cout << "trilemma-server: auth tokens kept: " << reloaded.status()
+                << std::endl;
+    } else if (*reloaded) {
+      std::cout << "trilemma-server: auth tokens reloaded" << std::endl;
+    }
+  }
   std::cout << "trilemma-server: signal " << signal_number << ", draining for "
             << absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline))
             << std::endl;

@@ -85,6 +85,8 @@ constexpr const char* kContextTokens = "trilemma_context_tokens";
 constexpr const char* kRecallContextTokens = "trilemma_recall_context_tokens";
 constexpr const char* kQueueDuration = "trilemma_queue_duration_seconds";
 constexpr const char* kRequestDuration = "trilemma_request_duration_seconds";
+constexpr const char* kAuthFailures = "trilemma_auth_failures_total";
+constexpr const char* kQuotaRejections = "trilemma_quota_rejections_total";
 
 }  // namespace
 
@@ -202,6 +204,17 @@ struct ServerMetrics::Families {
                              .Name(kRequestDuration)
                              .Help("From accepting a request (or turn) to "
                                    "its summary.")
+                             .Register(r)),
+        auth_failures(prometheus::BuildCounter()
+                          .Name(kAuthFailures)
+                          .Help("Calls refused UNAUTHENTICATED, by reason "
+                                "(missing, malformed, invalid, mismatch).")
+                          .Register(r)),
+        quota_rejections(prometheus::BuildCounter()
+                             .Name(kQuotaRejections)
+                             .Help("Calls or turns refused "
+                                   "RESOURCE_EXHAUSTED by a per-client "
+                                   "quota, by quota.")
                              .Register(r)) {}
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -227,6 +240,8 @@ struct ServerMetrics::Families {
   prometheus::Family<Histogram>& recall_context_tokens;
   prometheus::Family<Histogram>& queue_duration;
   prometheus::Family<Histogram>& request_duration;
+  prometheus::Family<prometheus::Counter>& auth_failures;
+  prometheus::Family<prometheus::Counter>& quota_rejections;
 };
 
 ServerMetrics::ServerMetrics()
@@ -319,15 +334,44 @@ std::vector<std::string> ServerMetrics::FamilyNames() {
           kContextTokens,
           kRecallContextTokens,
           kQueueDuration,
-          kRequestDuration};
+          kRequestDuration,
+          kAuthFailures,
+          kQuotaRejections};
+}
+
+std::vector<std::string> ServerMetrics::ServerWideFamilyNames() {
+  return {kAuthFailures, kQuotaRejections};
+}
+
+prometheus::Family<prometheus::Counter>& ServerMetrics::auth_failures() {
+  return families_->auth_failures;
+}
+
+prometheus::Family<prometheus::Counter>& ServerMetrics::quota_rejections() {
+  return families_->quota_rejections;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     const std::string& address,
-    const std::shared_ptr<prometheus::Registry>& registry) {
+    const std::shared_ptr<prometheus::Registry>& registry, int threads,
+    absl::Duration request_timeout) {
   std::unique_ptr<prometheus::Exposer> exposer;
+  const std::string timeout_ms = absl::StrCat(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(request_timeout)));
+  // civetweb gives each accepted connection to one worker until it closes:
+  // with one worker, one idle client stalled every scrape for civetweb's
+  // default 30 s. Several workers, a bounded wait for a request
+  // (request_timeout_ms) and short keep-alive idling keep a few idle or slow
+  // clients from starving Prometheus; the listen backlog queues the rest.
+  std::vector<std::string> options = {
+      "listening_ports",       address,
+      "num_threads",           absl::StrCat(std::max(1, threads)),
+      "request_timeout_ms",    timeout_ms,
+      "keep_alive_timeout_ms", timeout_ms,
+      "enable_keep_alive",     "yes",
+      "linger_timeout_ms",     "0"};
   try {
-    exposer = std::make_unique<prometheus::Exposer>(address, 1);
+    exposer = std::make_unique<prometheus::Exposer>(std::move(options));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "metrics_listen: cannot serve metrics on '", address, "': ", e.what()));

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -127,9 +128,17 @@ class ServerMetrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
+  // Server-wide families of the security layer: refused calls by `reason`
+  // (server/auth.h) and by `quota` (server/quota.h). Never labelled with a
+  // token or a client name.
+  prometheus::Family<prometheus::Counter>& auth_failures();
+  prometheus::Family<prometheus::Counter>& quota_rejections();
+
   // Every family name this server exports (e.g. "trilemma_requests_total"),
   // for dashboards and their tests.
   static std::vector<std::string> FamilyNames();
+  // The families among them without an `engine` label (server-wide).
+  static std::vector<std::string> ServerWideFamilyNames();
 
  private:
   struct Families;
@@ -144,11 +153,15 @@ class ServerMetrics {
 // Serves a registry over HTTP at /metrics (prometheus-cpp's civetweb).
 class MetricsExposer {
  public:
-  // Binds `address` ("host:port"; port 0 picks a free one).
+  // Binds `address` ("host:port"; port 0 picks a free one) and serves with
+  // `threads` workers, each connection limited to `request_timeout` per
+  // request and `keep_alive` idle between requests, so idle or slow
+  // connections cannot hold every worker (docs/security.md).
   // UNAVAILABLE naming the address when it cannot bind.
   static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
       const std::string& address,
-      const std::shared_ptr<prometheus::Registry>& registry);
+      const std::shared_ptr<prometheus::Registry>& registry, int threads = 16,
+      absl::Duration request_timeout = absl::Seconds(2));
   ~MetricsExposer();
 
   // The bound port.

@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <limits>
 #include <thread>
 #include <utility>
 
@@ -9,6 +13,14 @@
 
 namespace trilemma {
 namespace {
+
+// What changes when a file is rewritten or replaced; empty when missing.
+std::string FileStamp(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return "";
+  return absl::StrCat(st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec);
+}
 
 // "host" of "host:port" (brackets of an IPv6 host kept).
 std::string HostOf(const std::string& address) {
@@ -26,14 +38,53 @@ absl::StatusOr<std::unique_ptr<TrilemmaServer>> TrilemmaServer::Start(
       EngineHost::Create(specs, server->metrics_.get(), options.scheduler);
   if (!host.ok()) return host.status();
   server->host_ = *std::move(host);
+  // Every reason exported from the start (at 0), with or without tokens.
+  for (size_t i = 0; i < static_cast<size_t>(AuthFailure::kCount); ++i) {
+    server->metrics_->auth_failures().Add(
+        {{"reason",
+          std::string{AuthFailureName(static_cast<AuthFailure>(i))}}});
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  if (!options.auth_tokens_file.empty()) {
+    if (options.tls.cert_file.empty()) {
+      return absl::InvalidArgumentError(
+          "auth_tokens_file: needs tls_cert_file and tls_key_file (bearer "
+          "tokens must not cross the network in plaintext)");
+    }
+    absl::StatusOr<TokenTable> tokens =
+        TokenTable::Load(options.auth_tokens_file);
+    if (!tokens.ok()) return tokens.status();
+    server->auth_tokens_file_ = options.auth_tokens_file;
+    server->auth_tokens_stamp_ = FileStamp(options.auth_tokens_file);
+    server->auth_ = std::make_shared<TokenAuthProcessor>(
+        *std::move(tokens), options.health_without_token,
+        &server->metrics_->auth_failures());
+    (*credentials)->SetAuthMetadataProcessor(server->auth_);
+  }
+  server->quotas_ = std::make_unique<ClientQuotas>(
+      options.quotas, &server->metrics_->quota_rejections());
+  ServiceOptions service_options = options.service;
+  service_options.quotas = server->quotas_.get();
   server->service_ =
-      std::make_unique<TrilemmaService>(server->host_.get(), options.service);
+      std::make_unique<TrilemmaService>(server->host_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  if (options.max_streams_per_connection > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               options.max_streams_per_connection);
+  }
+  if (options.max_connection_idle != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+        static_cast<int>(std::clamp<int64_t>(
+            absl::ToInt64Milliseconds(options.max_connection_idle), 1,
+            std::numeric_limits<int>::max())));
+  }
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -49,8 +100,9 @@ absl::StatusOr<std::unique_ptr<TrilemmaServer>> TrilemmaServer::Start(
 
   if (!options.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
-        MetricsExposer::Start(options.metrics_listen,
-                              server->metrics_->registry());
+        MetricsExposer::Start(
+            options.metrics_listen, server->metrics_->registry(),
+            options.metrics_threads, options.metrics_request_timeout);
     if (!exposer.ok()) return exposer.status();
     server->exposer_ = *std::move(exposer);
     server->metrics_address_ = absl::StrCat(HostOf(options.metrics_listen), ":",
@@ -61,6 +113,23 @@ absl::StatusOr<std::unique_ptr<TrilemmaServer>> TrilemmaServer::Start(
 
 TrilemmaServer::~TrilemmaServer() {
   if (!shut_down_ && server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+absl::Status TrilemmaServer::ReloadAuthTokens() {
+  if (auth_ == nullptr) return absl::OkStatus();
+  auth_tokens_stamp_ = FileStamp(auth_tokens_file_);
+  absl::StatusOr<TokenTable> tokens = TokenTable::Load(auth_tokens_file_);
+  if (!tokens.ok()) return tokens.status();
+  auth_->Reload(*std::move(tokens));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> TrilemmaServer::ReloadAuthTokensIfChanged() {
+  if (auth_ == nullptr || FileStamp(auth_tokens_file_) == auth_tokens_stamp_) {
+    return false;
+  }
+  if (absl::Status s = ReloadAuthTokens(); !s.ok()) return s;
+  return true;
 }
 
 int TrilemmaServer::metrics_port() const {

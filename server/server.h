@@ -9,7 +9,8 @@
 //   ... on SIGTERM:
 //   (*server)->Shutdown(absl::Seconds(10));
 //
-// Thread-safe: accessors may be called from any thread; Shutdown once.
+// Thread-safe: accessors may be called from any thread; Shutdown once; the
+// Reload* methods from one thread at a time.
 #ifndef TRILEMMA_SERVER_SERVER_H_
 #define TRILEMMA_SERVER_SERVER_H_
 
@@ -21,8 +22,10 @@
 #include "absl/time/time.h"
 #include "engines/engine.h"
 #include "grpcpp/grpcpp.h"
+#include "server/auth.h"
 #include "server/engine_host.h"
 #include "server/metrics.h"
+#include "server/quota.h"
 #include "server/scheduler.h"
 #include "server/service.h"
 
@@ -33,6 +36,21 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // /metrics listen address; port 0 picks a free port; empty: no exposer.
   std::string metrics_listen = "127.0.0.1:9464";
+  // /metrics workers and per-request timeout (MetricsExposer::Start).
+  int metrics_threads = 16;
+  absl::Duration metrics_request_timeout = absl::Seconds(2);
+  // TLS of the gRPC port; plaintext without cert_file/key_file.
+  TlsOptions tls;
+  // "client_name token" lines; empty: no authentication. Requires TLS.
+  std::string auth_tokens_file;
+  // Health checks pass without a token (load balancers, kubelet probes).
+  bool health_without_token = true;
+  QuotaOptions quotas;
+  // gRPC-wide caps; 0 / infinite keep gRPC's defaults. Streams per HTTP/2
+  // connection (GRPC_ARG_MAX_CONCURRENT_STREAMS); idle connections closed
+  // after max_connection_idle (GRPC_ARG_MAX_CONNECTION_IDLE_MS).
+  int max_streams_per_connection = 0;
+  absl::Duration max_connection_idle = absl::InfiniteDuration();
   SchedulerOptions scheduler;
   ServiceOptions service;
 };
@@ -41,12 +59,21 @@ class TrilemmaServer {
  public:
   // Creates the engines and starts serving. Errors: the engines' (bad
   // specs), UNAVAILABLE naming `listen` or `metrics_listen` when a port
-  // cannot be bound.
+  // cannot be bound; INVALID_ARGUMENT / NOT_FOUND naming a TLS or token
+  // file that is unreadable or malformed.
   static absl::StatusOr<std::unique_ptr<TrilemmaServer>> Start(
       const std::vector<EngineSpec>& specs, const ServerOptions& options);
 
   // Shutdown(absl::ZeroDuration()) unless already shut down.
   ~TrilemmaServer();
+
+  // Re-reads auth_tokens_file; on error the old tokens stay. A no-op
+  // without one.
+  absl::Status ReloadAuthTokens();
+  // Reloads when the file's modification time, size or inode changed since
+  // the last load (a Kubernetes Secret update swaps a symlink). True when
+  // reloaded; false without auth or without change.
+  absl::StatusOr<bool> ReloadAuthTokensIfChanged();
 
   // "host:port" actually bound.
   const std::string& address() const { return address_; }
@@ -72,6 +99,10 @@ class TrilemmaServer {
 
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<EngineHost> host_;
+  std::unique_ptr<ClientQuotas> quotas_;
+  std::shared_ptr<TokenAuthProcessor> auth_;
+  std::string auth_tokens_file_;
+  std::string auth_tokens_stamp_;  // FileStamp at the last load
   std::unique_ptr<TrilemmaService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsExposer> exposer_;

@@ -18,6 +18,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "server/engine_host.h"
+#include "server/quota.h"
 #include "trilemma/v1/trilemma.grpc.pb.h"
 
 namespace trilemma {
@@ -25,6 +26,8 @@ namespace trilemma {
 struct ServiceOptions {
   // Events a stream may queue before its session is left out of steps.
   size_t stream_queue_events = 32;
+  // Per-client quotas; null: none. Must outlive the service and its calls.
+  ClientQuotas* quotas = nullptr;
 };
 
 class TrilemmaService final : public v1::Trilemma::CallbackService {

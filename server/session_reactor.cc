@@ -9,9 +9,11 @@
 
 namespace trilemma {
 
-SessionReactor::SessionReactor(const EngineHost& host, size_t queue_events)
+SessionReactor::SessionReactor(const EngineHost& host, size_t queue_events,
+                               CallQuota quota)
     : host_(host),
-      stream_(std::make_shared<EventStream>(queue_events, nullptr)) {
+      stream_(std::make_shared<EventStream>(queue_events, nullptr)),
+      quota_(std::move(quota)) {
   stream_->Attach(this);
   StartRead(&request_);
 }
@@ -72,6 +74,12 @@ void SessionReactor::Handle() {
       if (!turn.ok()) {
         hosted_->metrics->requests(Outcome::kInvalid).Increment();
         return Fail(turn.status());
+      }
+      if (absl::Status s =
+              quota_.ChargeTokens(static_cast<int64_t>(turn->tokens.size()) +
+                                  (append ? 0 : turn->max_new_tokens));
+          !s.ok()) {
+        return Fail(s);
       }
       hosted_->scheduler->SubmitTurn(id_, *std::move(turn), accepted);
       return;

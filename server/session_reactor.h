@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/engine_host.h"
 #include "server/event_stream.h"
+#include "server/quota.h"
 #include "trilemma/v1/trilemma.pb.h"
 
 namespace trilemma {
@@ -29,8 +30,10 @@ class SessionReactor final
     : public grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionEvent>,
       public EventStream::Writer {
  public:
-  // `host` must outlive the call.
-  SessionReactor(const EngineHost& host, size_t queue_events);
+  // `host` must outlive the call; `quota` is held until the call is done and
+  // charged each turn's tokens.
+  SessionReactor(const EngineHost& host, size_t queue_events,
+                 CallQuota quota = {});
 
   // grpc::ServerBidiReactor
   void OnReadDone(bool ok) override;
@@ -50,6 +53,7 @@ class SessionReactor final
 
   const EngineHost& host_;
   std::shared_ptr<EventStream> stream_;
+  CallQuota quota_;
 
   // Read path.
   v1::SessionRequest request_;

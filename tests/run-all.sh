@@ -4,10 +4,10 @@
 #
 #   tests/run-all.sh           # install deps, Release build + all tests, then
 #                              # an ASan/UBSan build + all tests but the slow
-#   tests/run-all.sh --fast    # skip the sanitizer pass
+#   tests/run-all.sh --fast    # skip the sanitizer pass and the fuzzers
 #
 # Warnings are errors in both builds. Exit status is non-zero if any test
-# fails. Build trees: build/ and build-asan/ (git-ignored).
+# fails. Build trees: build/, build-asan/ and build-fuzz/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,5 +58,8 @@ if [[ $fast -eq 0 ]]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 \
       -LE slow
+  echo "=== fuzzers (clang, libFuzzer + ASan + UBSan, 20 s per target) ==="
+  # tests/fuzz/run-fuzzers.sh 600 is the longer run (README, Security).
+  tests/fuzz/run-fuzzers.sh 20
 fi
 echo "=== all tests passed in $(( $(date +%s) - start ))s ==="

@@ -119,6 +119,18 @@ ROWS = [
          [(f"sum by (engine) (rate(trilemma_flops_total{{{SEL}}}[{RATE}]))",
            "{{engine}}")]),
     ]),
+    ("Security", [
+        ("Auth failures/s by reason", "reqps",
+         "Calls refused UNAUTHENTICATED: missing, malformed, invalid or "
+         "mismatched bearer token (server-wide, no engine).",
+         [(f"sum by (reason) (rate(trilemma_auth_failures_total[{RATE}]))",
+           "{{reason}}")]),
+        ("Quota rejections/s by quota", "reqps",
+         "Calls or Session turns refused RESOURCE_EXHAUSTED by a per-client "
+         "quota (streams, sessions, tokens per second).",
+         [(f"sum by (quota) (rate(trilemma_quota_rejections_total[{RATE}]))",
+           "{{quota}}")]),
+    ]),
 ]
 
 

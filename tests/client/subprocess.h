@@ -40,6 +40,8 @@ class ChildProcess {
   int Stop();
   // Everything the child printed so far.
   std::string Log() const;
+  // For signals other than SIGTERM (e.g. SIGHUP).
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
