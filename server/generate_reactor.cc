@@ -10,7 +10,8 @@
 namespace trilemma {
 
 GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
-                                 const EngineHost& host, size_t queue_events) {
+                                 const EngineHost& host, size_t queue_events,
+                                 absl::Time deadline) {
   const absl::Time accepted = absl::Now();
   const EngineHost::Hosted* hosted = host.FindHosted(request.engine());
   EngineScheduler* scheduler =
@@ -33,7 +34,7 @@ GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
     return;
   }
   scheduler->SubmitGenerate(request.limits(), *std::move(turn), stream_,
-                            accepted);
+                            accepted, deadline);
 }
 
 void GenerateReactor::OnWriteDone(bool ok) { stream_->OnWriteDone(ok); }

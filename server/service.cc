@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include "server/generate_reactor.h"
+#include "server/grpc_status.h"
 #include "server/session_reactor.h"
 
 namespace trilemma {
@@ -21,14 +22,15 @@ grpc::ServerUnaryReactor* TrilemmaService::ListEngines(
 }
 
 grpc::ServerWriteReactor<v1::GenerateEvent>* TrilemmaService::Generate(
-    grpc::CallbackServerContext* /*context*/,
-    const v1::GenerateRequest* request) {
-  return new GenerateReactor(*request, *host_, options_.stream_queue_events);
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  return new GenerateReactor(*request, *host_, options_.stream_queue_events,
+                             DeadlineFromGrpc(context->deadline()));
 }
 
 grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionEvent>*
-TrilemmaService::Session(grpc::CallbackServerContext* /*context*/) {
-  return new SessionReactor(*host_, options_.stream_queue_events);
+TrilemmaService::Session(grpc::CallbackServerContext* context) {
+  return new SessionReactor(*host_, options_.stream_queue_events,
+                            DeadlineFromGrpc(context->deadline()));
 }
 
 }  // namespace trilemma
