@@ -39,7 +39,7 @@ constexpr absl::Duration kQueuedWaitMemory = absl::Seconds(10);
 
 // Prefill time per iteration: of a prompt prefilled alone, and at least
 // while others share the engine (before a decode step was measured).
-constexpr absl::Duration kLonePrefillSlice = absl::Milliseconds(20);
+constexpr absl::Duration kLonePrefillSlice = absl::Milliseconds(10);
 constexpr absl::Duration kMinPrefillSlice = absl::Milliseconds(1);
 
 absl::Status Draining() {
@@ -313,6 +313,9 @@ void EngineScheduler::Run() {
       // pages of every arena.
       trim_due_ = false;
       last_trim_ = now;
+      // The logits buffer grew to the largest batch (64 x vocab floats, 2
+      // MiB at V = 8192); an idle engine does not need it.
+      std::vector<float>().swap(logits_);
       malloc_trim(0);
     }
     if (!changed) {

@@ -89,7 +89,7 @@ struct SchedulerOptions {
   // iteration may take at most this multiple of a decode step's wall time
   // (running average; chunks sized from each session's measured rate), so
   // a short stream runs within about (1 + share) of its speed alone; a
-  // prompt alone is prefilled in 20 ms slices. 0 leaves prefill to the
+  // prompt alone is prefilled in 10 ms slices. 0 leaves prefill to the
   // token budgets.
   double prefill_time_share = 1.0;
   // Sequences holding state on this engine at most (vLLM's max_num_seqs):
@@ -232,7 +232,7 @@ class EngineScheduler {
   // stream decodes) caps the estimated time of the chunks.
   bool PrefillChunks(int64_t budget, double time_budget);
   // Seconds of prefill this iteration may take (docs/overload.md): infinite
-  // without a time share, a 20 ms slice for a prompt alone, else the share
+  // without a time share, a 10 ms slice for a prompt alone, else the share
   // of a decode step.
   double PrefillTimeBudget(int64_t decoding) const;
   // Streams the next DecodeStep would take (capped at max_batch_size).

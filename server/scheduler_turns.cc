@@ -157,13 +157,18 @@ bool EngineScheduler::PrefillChunks(int64_t budget, double time_budget) {
     int64_t n = std::min<int64_t>(
         {end - t.inputs_consumed, options_.prefill_chunk_tokens, budget});
     if (std::isfinite(time_budget)) {
-      // Streams decode: take what fits the time left at this session's
-      // measured rate (a small first chunk measures it), at least one
-      // token per iteration so the prompt still progresses.
+      // Take what fits the time left at this session's measured rate (a
+      // small first chunk measures it), at least one token per iteration so
+      // the prompt still progresses.
       if (time_budget <= 0 && prefilled_any) break;
+      // A chunk at most doubles the last one, so one fast measurement does
+      // not buy a long chunk.
       const int64_t fits =
           s->prefill_seconds_per_token > 0
-              ? static_cast<int64_t>(time_budget / s->prefill_seconds_per_token)
+              ? std::min<int64_t>(
+                    static_cast<int64_t>(time_budget /
+                                         s->prefill_seconds_per_token),
+                    2 * s->last_prefill_chunk)
               : kFirstChunkUnderDecode;
       n = std::min<int64_t>(n, std::max<int64_t>(1, fits));
     }
@@ -181,7 +186,12 @@ bool EngineScheduler::PrefillChunks(int64_t budget, double time_budget) {
     }
     const double chunk_seconds =
         absl::ToDoubleSeconds(absl::Now() - chunk_start);
-    s->prefill_seconds_per_token = chunk_seconds / static_cast<double>(n);
+    const double per_token = chunk_seconds / static_cast<double>(n);
+    s->prefill_seconds_per_token =
+        s->prefill_seconds_per_token > 0
+            ? 0.7 * s->prefill_seconds_per_token + 0.3 * per_token
+            : per_token;
+    s->last_prefill_chunk = n;
     time_budget -= chunk_seconds;
     prefilled_any = true;
     s->RecordConsumed(chunk);

@@ -130,9 +130,11 @@ struct Sequence {
   bool counted_open = false;
   // Stayed in the admission queue past an admission pass.
   bool had_to_wait = false;
-  // Measured wall seconds per prompt token of this sequence's last prefill
-  // chunk (0 before the first); sizes chunks under a time budget.
+  // Wall seconds per prompt token of this sequence's prefill chunks (a
+  // running average; 0 before the first) and its last chunk's tokens; they
+  // size chunks under a time budget.
   double prefill_seconds_per_token = 0.0;
+  int64_t last_prefill_chunk = 0;
 
   std::unique_ptr<Session> session;  // null while waiting for admission
   std::deque<std::pair<TurnRequest, absl::Time>> queued_turns;

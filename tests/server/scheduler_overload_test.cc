@@ -228,7 +228,7 @@ TEST_F(SchedulerOverloadTest, DecodeTokensPerStepAreUnaffectedByAHugePrefill) {
     scheduler_->SubmitGenerate({}, GenerateTurn({11 + i}, kShortTokens),
                                shorts.back());
   }
-  std::vector<int32_t> prompt(8192);
+  std::vector<int32_t> prompt(4096);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 31) % 256;
   auto huge = std::make_shared<RecordingSink>();
   scheduler_->SubmitGenerate({}, GenerateTurn(prompt, 2), huge);
