@@ -34,10 +34,13 @@ ABSL_FLAG(double, soak_multiple, 2.0,
 ABSL_FLAG(absl::Duration, soak_calibrate, absl::Seconds(10),
           "soak: how long the closed-loop measurement of the sustainable "
           "rate runs.");
-ABSL_FLAG(int32_t, soak_calibrate_concurrency, 16,
+ABSL_FLAG(int32_t, soak_calibrate_concurrency, 64,
           "soak: calls in flight while measuring the sustainable rate.");
 ABSL_FLAG(int32_t, soak_workers, 256,
           "soak: client threads, each with one call at a time.");
+ABSL_FLAG(absl::Duration, soak_call_deadline, absl::Seconds(60),
+          "soak: the deadline of every call but the short-deadline ones; a "
+          "call still running 10 s after its deadline counts as hung.");
 ABSL_FLAG(absl::Duration, soak_settle, absl::Seconds(30),
           "soak: idle time after the load before gauges and RSS are read.");
 ABSL_FLAG(int64_t, server_pid, 0,
@@ -162,6 +165,7 @@ int RunSoakCommand(const CommandEnv& env) {
   const int64_t rss_before = RssBytes(pid);
   SoakOptions options;
   options.engines = *engines;
+  options.call_deadline = absl::GetFlag(FLAGS_soak_call_deadline);
   options.seed = absl::GetFlag(FLAGS_seed).value_or(1);
   double rate = absl::GetFlag(FLAGS_rate);
   if (rate <= 0) {
@@ -202,7 +206,8 @@ int RunSoakCommand(const CommandEnv& env) {
   bool failed =
       result.hung > 0 || result.protocol_errors > 0 || result.stops_broken > 0;
   for (const auto& [code, n] : result.normal_by_status) {
-    if (code != "OK" && code != "RESOURCE_EXHAUSTED" && code != "UNAVAILABLE") {
+    if (code != "OK" && code != "RESOURCE_EXHAUSTED" && code != "UNAVAILABLE" &&
+        code != "DEADLINE_EXCEEDED") {
       failed = true;
     }
   }

@@ -13,11 +13,13 @@
 //   trilemma soak --duration=60s --soak_multiple=2 --server_pid=$PID
 //       --metrics_target=127.0.0.1:9464
 //
-// Exit status 1 when a call hung, the protocol was broken (a stream ending OK
-// without its summary, a stopped session that could not go on), a normal
-// call (no cancel, no deadline) ended other than OK, RESOURCE_EXHAUSTED or
-// UNAVAILABLE, a gauge is not back to 0, or RSS after exceeds
-// --soak_max_rss_ratio times RSS before.
+// Every call has a deadline (--soak_call_deadline, or 5-300 ms for the
+// short-deadline ones). Exit status 1 when a call hung (still running 10 s
+// after its deadline), the protocol was broken (a stream ending OK without
+// its summary, a stopped session that could not go on), a normal call (no
+// cancel, full deadline) ended other than OK, RESOURCE_EXHAUSTED,
+// UNAVAILABLE or DEADLINE_EXCEEDED, a gauge is not back to 0, or RSS after
+// exceeds --soak_max_rss_ratio times RSS before.
 #ifndef TRILEMMA_CLIENT_SOAK_COMMAND_H_
 #define TRILEMMA_CLIENT_SOAK_COMMAND_H_
 

@@ -94,9 +94,11 @@ class LiveCalls {
 class CallDriver {
  public:
   CallDriver(std::shared_ptr<grpc::Channel> channel, std::string target_uri,
-             size_t worker, LiveCalls* live, uint64_t seed)
+             size_t worker, LiveCalls* live, uint64_t seed,
+             absl::Duration call_deadline)
       : channel_(std::move(channel)),
         target_uri_(std::move(target_uri)),
+        call_deadline_(call_deadline),
         worker_(worker),
         live_(live),
         rng_(seed) {}
@@ -114,10 +116,10 @@ class CallDriver {
     }
     std::unique_ptr<v1::Trilemma::Stub> stub = v1::Trilemma::NewStub(channel);
     grpc::ClientContext context;
-    if (b == Behaviour::kShortDeadline) {
-      context.set_deadline(absl::ToChronoTime(
-          absl::Now() + absl::Milliseconds(Uniform(5, 300))));
-    }
+    context.set_deadline(absl::ToChronoTime(
+        absl::Now() + (b == Behaviour::kShortDeadline
+                           ? absl::Milliseconds(Uniform(5, 300))
+                           : call_deadline_)));
     live_->Set(worker_, &context);
     cancel_after_ = static_cast<int>(Uniform(1, 8));
     events_ = 0;
@@ -252,6 +254,7 @@ class CallDriver {
 
   std::shared_ptr<grpc::Channel> channel_;
   std::string target_uri_;
+  absl::Duration call_deadline_;
   size_t worker_;
   LiveCalls* live_;
   std::mt19937_64 rng_;
@@ -272,7 +275,8 @@ SoakResult RunSoak(const std::string& target_uri, const SoakOptions& options) {
   const absl::Time end = start + options.duration;
 
   auto work = [&](size_t w) {
-    CallDriver driver(channel, target_uri, w, &live, options.seed * 7919 + w);
+    CallDriver driver(channel, target_uri, w, &live, options.seed * 7919 + w,
+                      options.call_deadline);
     std::mt19937_64 rng(options.seed * 104729 + w);
     const double per_worker = options.rate / static_cast<double>(workers);
     std::exponential_distribution<double> gap(per_worker > 0 ? per_worker : 1);
@@ -326,7 +330,8 @@ SoakResult RunSoak(const std::string& target_uri, const SoakOptions& options) {
   threads.reserve(workers);
   for (size_t w = 0; w < workers; ++w) threads.emplace_back(work, w);
   absl::SleepFor(std::max(absl::ZeroDuration(), end - absl::Now()));
-  const absl::Time grace_end = absl::Now() + options.hang_grace;
+  // The last calls began before `end`; each must end by its deadline.
+  const absl::Time grace_end = end + options.call_deadline + options.hang_grace;
   while (running.load() > 0 && absl::Now() < grace_end) {
     absl::SleepFor(absl::Milliseconds(50));
   }

@@ -13,8 +13,9 @@
 //
 // Threads: `workers` threads each send one call at a time (synchronous
 // gRPC), at their share of the rate; a call whose arrival finds its worker
-// busy is sent late (counted). After `duration`, calls still running get
-// `hang_grace` to end; those that do not are counted hung and cancelled.
+// busy is sent late (counted). Every call has a deadline; one still running
+// `hang_grace` after it is counted hung (the server failed to end it) and
+// cancelled.
 #ifndef TRILEMMA_CLIENT_SOAK_RUNNER_H_
 #define TRILEMMA_CLIENT_SOAK_RUNNER_H_
 
@@ -34,7 +35,11 @@ struct SoakOptions {
   double rate = 100;
   absl::Duration duration = absl::Seconds(60);
   int32_t workers = 256;
-  absl::Duration hang_grace = absl::Seconds(60);
+  // The deadline of every call but the short-deadline ones: under overload
+  // the server may drop a call at it (DEADLINE_EXCEEDED), but must end it.
+  absl::Duration call_deadline = absl::Seconds(60);
+  // A call still running this long after its deadline is hung.
+  absl::Duration hang_grace = absl::Seconds(10);
   // Closed loop instead (rate ignored): every worker sends normal Generate
   // calls back to back; used to measure the sustainable rate.
   bool closed_loop_normal_only = false;
@@ -46,7 +51,7 @@ struct SoakResult {
   // gRPC status code name ("OK", "RESOURCE_EXHAUSTED", ...) -> calls.
   std::map<std::string, int64_t> by_status;
   // Behaviour name -> calls, and the statuses of normal calls only (they
-  // must be OK, RESOURCE_EXHAUSTED or UNAVAILABLE).
+  // must be OK, RESOURCE_EXHAUSTED, UNAVAILABLE or DEADLINE_EXCEEDED).
   std::map<std::string, int64_t> by_behaviour;
   std::map<std::string, int64_t> normal_by_status;
   // Session `stop`s whose turn came back CANCELLED / came back otherwise

@@ -46,7 +46,7 @@ ABSL_FLAG(int32_t, max_waiting, 256,
           "Requests per engine that may wait for admission once everything "
           "that fits its budget and --max_running was admitted; the newest "
           "beyond it get RESOURCE_EXHAUSTED naming this flag.");
-ABSL_FLAG(int32_t, max_running, 256,
+ABSL_FLAG(int32_t, max_running, 64,
           "Sequences per engine holding state at most (running Generate "
           "calls plus open Session streams, like vLLM's max_num_seqs); more "
           "wait for admission.");

@@ -74,7 +74,7 @@ EngineScheduler::EngineScheduler(const Engine* engine, EngineMetrics* metrics,
                                  SchedulerOptions options)
     : engine_(engine),
       metrics_(metrics),
-      options_(options),
+      options_(std::move(options)),
       vocab_(engine->info().shape().vocab()) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -144,7 +144,7 @@ int64_t EngineScheduler::ExternalUsed() const {
 
 absl::Status EngineScheduler::CheckExternal(int64_t more) const {
   const int64_t budget = ExternalBudget();
-  if (budget == 0 || more <= 0) return absl::OkStatus();
+  if (budget == 0 || more < 0) return absl::OkStatus();
   const int64_t used = ExternalUsed();
   if (used + more <= budget) return absl::OkStatus();
   return absl::ResourceExhaustedError(
@@ -560,8 +560,9 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
 
 bool EngineScheduler::BoundWaiting() {
   int64_t fresh = 0;  // never admitted; re-queued preempted ones finish
-  for (const Sequence* s : waiting_)
+  for (const Sequence* s : waiting_) {
     fresh += s->retired || s->preempted ? 0 : 1;
+  }
   bool changed = false;
   for (auto it = waiting_.rbegin();
        it != waiting_.rend() && fresh > options_.max_waiting; ++it) {

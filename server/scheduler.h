@@ -76,8 +76,10 @@ struct SchedulerOptions {
   // External-tier bytes (e.g. a memory engine's key-value store) all
   // sessions of this engine may hold: 0 = no budget, < 0 = the engine's
   // state budget. Growth is checked before it happens, at the engine's
-  // external_bytes_per_token, and over the budget the budget policy applies
-  // as for the model tier (preempt the youngest, or STATE_LIMIT).
+  // external_bytes_per_token, and what is held after (a store that doubles
+  // its capacity can exceed the estimate by one doubling); over the budget
+  // the budget policy applies as for the model tier (preempt the youngest,
+  // or STATE_LIMIT).
   int64_t external_budget_bytes = 0;
   // Context tokens any sequence may hold (0: no cap): a request's own
   // max_context_tokens is lowered to it (CONTEXT_LIMIT names the value).
@@ -93,8 +95,10 @@ struct SchedulerOptions {
   // token budgets.
   double prefill_time_share = 1.0;
   // Sequences holding state on this engine at most (vLLM's max_num_seqs):
-  // running Generate calls plus open Session streams; more wait.
-  int max_running = 256;
+  // running Generate calls plus open Session streams; more wait. As many as
+  // one decode batch by default: more would only share the same steps and
+  // pile up work that a CPU engine cannot finish in time.
+  int max_running = 64;
   // Requests waiting for admission at most once everything that fits was
   // admitted; the newest beyond it get RESOURCE_EXHAUSTED naming the cap.
   int max_waiting = 256;
@@ -243,7 +247,8 @@ class EngineScheduler {
   int64_t ExternalBudget() const;
   int64_t ExternalUsed() const;
   // RESOURCE_EXHAUSTED naming --external_budget_bytes when `more` bytes do
-  // not fit beside what is held; OK without a budget.
+  // not fit beside what is held (more = 0: when what is held is over the
+  // budget); OK without a budget.
   absl::Status CheckExternal(int64_t more) const;
   // Releases the stream's place under max_open_streams (once).
   void ReleaseOpenStream(Sequence* seq);

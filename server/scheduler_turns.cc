@@ -369,6 +369,8 @@ bool EngineScheduler::ReserveOrPreempt(Sequence* s, int64_t n) {
   for (;;) {
     absl::Status r = CheckExternal(external_growth);
     if (r.ok()) r = s->session->Reserve(n);
+    // The estimate misses a store's capacity doubling: check what is held.
+    if (r.ok() && external_growth > 0) r = CheckExternal(0);
     if (r.ok()) return true;
     if (!absl::IsResourceExhausted(r)) {
       Fail(s, r);

@@ -11,7 +11,7 @@ namespace {
 // Free blocks a pool keeps for reuse: at least this many, or as many as fit
 // this many bytes.
 constexpr int64_t kMinFreeBlocks = 16;
-constexpr int64_t kFreeReserveBytes = int64_t{4} << 20;
+constexpr int64_t kFreeReserveBytes = int64_t{1} << 20;
 
 }  // namespace
 

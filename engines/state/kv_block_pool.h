@@ -4,7 +4,7 @@
 // recurrent states are one fixed allocation charged to the same budget
 // (`ChargeFixed`). The pool never holds more than `budget_bytes` in blocks
 // plus fixed charges, so an engine's memory is explicit and bounded.
-// Released blocks go on a free list (up to a 4 MiB / 16-block reserve) and
+// Released blocks go on a free list (up to a 1 MiB / 16-block reserve) and
 // are reused without touching malloc; beyond the reserve they are freed, so
 // memory taken at a load peak is given back once sessions end.
 //

@@ -397,5 +397,44 @@ TEST_F(SchedulerOverloadTest, StopEndsTheTurnAndKeepsTheSessionState) {
   EXPECT_EQ(PoolUsed(), 0);
 }
 
+TEST(SchedulerExternalBudgetTest, TheExternalTierIsBudgetedLikeTheModelTier) {
+  // memory_exact at d 32 stores 256 bytes per entry (key + value) beyond
+  // its window, in a capacity that starts at 256 entries and doubles.
+  ServerMetrics metrics;
+  std::unique_ptr<Engine> engine =
+      CreateEngine(SmallSpec("memory_exact", "memory", int64_t{64} << 20,
+                             {{"index", "exact"}, {"window", "4"}}))
+          .value();
+  ASSERT_EQ(engine->info().external_bytes_per_token(), 256);
+  SchedulerOptions options;
+  options.external_budget_bytes = 200 * 1024;
+  options.budget_policy = SchedulerOptions::BudgetPolicy::kReject;
+  EngineScheduler scheduler(engine.get(), &metrics.ForEngine(engine->info()),
+                            options);
+  auto sink = std::make_shared<RecordingSink>();
+  const auto id = scheduler.NewSessionId();
+  scheduler.OpenSession(id, {}, sink);
+  // 60 entries: capacity 256 (64 KiB); +200: 64 KiB + 50 KiB fits, capacity
+  // 512 (128 KiB); +300: past 512 entries the capacity doubles to 256 KiB,
+  // over 200 KiB, and the turn ends there.
+  scheduler.SubmitTurn(id, AppendTurn(std::vector<int32_t>(64, 5)));
+  scheduler.SubmitTurn(id, AppendTurn(std::vector<int32_t>(200, 6)));
+  scheduler.SubmitTurn(id, AppendTurn(std::vector<int32_t>(300, 7)));
+  ASSERT_TRUE(sink->WaitSummaries(3));
+  const std::vector<v1::Summary> s = sink->summaries();
+  EXPECT_EQ(s[0].finish_reason(), v1::APPENDED);
+  EXPECT_EQ(s[1].finish_reason(), v1::APPENDED);
+  EXPECT_EQ(s[1].external_state_bytes(), 512 * 256);
+  EXPECT_EQ(s[2].finish_reason(), v1::STATE_LIMIT);
+  EXPECT_THAT(s[2].detail(), HasSubstr("--external_budget_bytes"));
+  EXPECT_THAT(s[2].detail(), HasSubstr("'memory_exact'"));
+  EXPECT_LT(s[2].prompt_tokens(), 300);
+  EXPECT_LE(s[2].prompt_tokens(), 512 - 260);  // stopped at the doubling
+  scheduler.CloseSession(id, /*reply=*/true);
+  ASSERT_TRUE(sink->WaitFinished());
+  EXPECT_TRUE(sink->status()->ok());
+  scheduler.Stop();
+}
+
 }  // namespace
 }  // namespace trilemma
