@@ -286,7 +286,9 @@ SoakResult RunSoak(const std::string& target_uri, const SoakOptions& options) {
       if (options.closed_loop_normal_only) {
         if (now >= end) break;
       } else {
-        if (next >= end) break;
+        // A worker held up past `end` by a slow call sends no more (its
+        // call would outlive the hang check).
+        if (next >= end || now >= end) break;
         if (now < next) absl::SleepFor(next - now);
       }
       const bool late = !options.closed_loop_normal_only &&
