@@ -19,6 +19,7 @@
 #include "client/health_command.h"
 #include "client/load_command.h"
 #include "client/recall_command.h"
+#include "client/soak_command.h"
 #include "client/sweep_command.h"
 
 namespace {
@@ -49,6 +50,12 @@ constexpr CliCommand kCommands[] = {
      "--contexts=0,1024,4096 [--repeats=1] [--seed=S] --out=DIR "
      "(report.html, SVGs, sweep.csv, sweep.json)",
      trilemma::client::RunSweepCommand},
+    {"soak",
+     "overload soak: mixed Generate/Session load at --soak_multiple x the "
+     "sustainable rate for --duration with cancels, short deadlines, slow "
+     "readers, killed clients; prints sent = OK + each status, hung, gauges, "
+     "RSS [--server_pid=P --metrics_target=H:P]",
+     trilemma::client::RunSoakCommand},
 };
 
 std::string Usage() {

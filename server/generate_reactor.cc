@@ -11,7 +11,7 @@ namespace trilemma {
 
 GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
                                  const EngineHost& host, size_t queue_events,
-                                 CallQuota quota)
+                                 absl::Time deadline, CallQuota quota)
     : quota_(std::move(quota)) {
   const absl::Time accepted = absl::Now();
   const EngineHost::Hosted* hosted = host.FindHosted(request.engine());
@@ -35,7 +35,7 @@ GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
     return;
   }
   scheduler->SubmitGenerate(request.limits(), *std::move(turn), stream_,
-                            accepted);
+                            accepted, deadline);
 }
 
 void GenerateReactor::OnWriteDone(bool ok) { stream_->OnWriteDone(ok); }

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine_host.h"
 #include "server/event_stream.h"
@@ -25,9 +26,13 @@ class GenerateReactor final
     : public grpc::ServerWriteReactor<v1::GenerateEvent>,
       public EventStream::Writer {
  public:
-  // `host` must outlive the call; `quota` is held until the call is done.
+  // `host` must outlive the call. `deadline`: the call's, passed on to the
+  // scheduler (absl::InfiniteFuture() when none); `quota` is held until the
+  // call is done.
   GenerateReactor(const v1::GenerateRequest& request, const EngineHost& host,
-                  size_t queue_events, CallQuota quota = {});
+                  size_t queue_events,
+                  absl::Time deadline = absl::InfiniteFuture(),
+                  CallQuota quota = {});
 
   // grpc::ServerWriteReactor
   void OnWriteDone(bool ok) override;

@@ -50,9 +50,36 @@ ABSL_FLAG(std::string, config, "",
 ABSL_FLAG(int64_t, state_budget_bytes, int64_t{1} << 30,
           "Model-tier state budget per engine in bytes, carved into KV "
           "blocks (engines of --config may override it).");
-ABSL_FLAG(int32_t, max_waiting, 64,
-          "Requests per engine that may wait for admission when its budget "
-          "is spent; more get RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(int64_t, external_budget_bytes, -1,
+          "External-tier state budget per engine in bytes (a memory engine's "
+          "key-value store); over it the --budget_policy applies as for the "
+          "model tier. -1 = each engine's state budget, 0 = no budget.");
+ABSL_FLAG(int32_t, max_waiting, 256,
+          "Requests per engine that may wait for admission once everything "
+          "that fits its budget and --max_running was admitted; the newest "
+          "beyond it get RESOURCE_EXHAUSTED naming this flag.");
+ABSL_FLAG(int32_t, max_running, 64,
+          "Sequences per engine holding state at most (running Generate "
+          "calls plus open Session streams, like vLLM's max_num_seqs); more "
+          "wait for admission.");
+ABSL_FLAG(int64_t, max_open_streams, 2048,
+          "Open Generate and Session streams over all engines at most "
+          "(waiting or running); more get RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(int32_t, max_step_tokens, 512,
+          "Tokens one scheduler iteration of an engine consumes at most: one "
+          "per decoding stream first, prefill chunks fill the rest.");
+ABSL_FLAG(double, prefill_time_share, 1.0,
+          "While streams decode, prefill per iteration may take at most this "
+          "multiple of a decode step's time, so a huge prompt slows short "
+          "streams by about 1 + this factor; 0 leaves prefill to the token "
+          "budgets.");
+ABSL_FLAG(int64_t, max_context_tokens, int64_t{1} << 20,
+          "Context tokens any request or session may hold (its own "
+          "limits.max_context_tokens is lowered to it); 0 = no cap.");
+ABSL_FLAG(int64_t, max_message_bytes, -1,
+          "Largest request message accepted (gRPC answers RESOURCE_EXHAUSTED "
+          "above it); -1 follows --max_context_tokens (5 bytes a token + 64 "
+          "KiB), 0 keeps gRPC's 4 MiB.");
 ABSL_FLAG(absl::Duration, max_queue_wait, absl::Seconds(30),
           "How long a request may wait for admission before "
           "RESOURCE_EXHAUSTED naming the engine's budget.");
@@ -76,7 +103,8 @@ ABSL_FLAG(int32_t, max_batch_size, 64,
           "Sessions per batched decode step at most.");
 ABSL_FLAG(int32_t, prefill_chunk_tokens, 256,
           "Prompt tokens one session consumes per scheduler iteration at "
-          "most, so long prompts do not stall running streams.");
+          "most; with --max_step_tokens and --prefill_time_share this keeps "
+          "long prompts from stalling running streams.");
 ABSL_FLAG(int32_t, max_prefill_tokens_per_step, 1024,
           "Prompt tokens all sessions of an engine consume per iteration at "
           "most.");
@@ -205,6 +233,25 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_streams_per_connection);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.scheduler.max_waiting = absl::GetFlag(FLAGS_max_waiting);
+  options.scheduler.max_running = absl::GetFlag(FLAGS_max_running);
+  options.scheduler.external_budget_bytes =
+      absl::GetFlag(FLAGS_external_budget_bytes);
+  options.scheduler.max_open_streams = absl::GetFlag(FLAGS_max_open_streams);
+  options.scheduler.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
+  options.scheduler.prefill_time_share =
+      absl::GetFlag(FLAGS_prefill_time_share);
+  options.scheduler.max_context_tokens =
+      absl::GetFlag(FLAGS_max_context_tokens);
+  {
+    const int64_t message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+    options.max_message_bytes =
+        message_bytes < 0
+            ? trilemma::MessageBytesForContext(
+                  options.scheduler.max_context_tokens > 0
+                      ? options.scheduler.max_context_tokens
+                      : int64_t{1} << 20)
+            : static_cast<int>(std::min<int64_t>(message_bytes, 1 << 30));
+  }
   options.scheduler.max_queue_wait = absl::GetFlag(FLAGS_max_queue_wait);
   options.scheduler.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.scheduler.engine_threads = absl::GetFlag(FLAGS_engine_threads);
@@ -233,7 +280,11 @@ int main(int argc, char** argv) {
       options.scheduler.engine_threads < 1 ||
       options.scheduler.prefill_chunk_tokens < 1 ||
       options.scheduler.max_prefill_tokens_per_step < 1 ||
-      options.scheduler.max_waiting < 0 ||
+      options.scheduler.max_waiting < 0 || options.scheduler.max_running < 1 ||
+      options.scheduler.max_open_streams < 1 ||
+      options.scheduler.max_step_tokens < 1 ||
+      options.scheduler.prefill_time_share < 0 ||
+      options.scheduler.max_context_tokens < 0 ||
       options.scheduler.session_idle_timeout <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_stream_queue_events) < 1 ||
       options.metrics_threads < 1 || options.quotas.max_streams < 0 ||
@@ -242,10 +293,11 @@ int main(int argc, char** argv) {
       !(options.quotas.token_burst >= 0) ||
       options.max_streams_per_connection < 0) {
     std::cerr << "trilemma-server: --engine_threads, --max_batch_size, "
-                 "--prefill_chunk_tokens, "
-                 "--max_prefill_tokens_per_step and --stream_queue_events "
-                 "must be >= 1, --max_waiting >= 0, --session_idle_timeout "
-                 "> 0, --metrics_threads >= 1, quotas >= 0\n";
+                 "--prefill_chunk_tokens, --max_prefill_tokens_per_step, "
+                 "--stream_queue_events, --max_running, --max_open_streams, "
+                 "--max_step_tokens and --metrics_threads must be >= 1, "
+                 "--max_waiting, --prefill_time_share, --max_context_tokens "
+                 "and quotas >= 0, --session_idle_timeout > 0\n";
     return 2;
   }
 

@@ -2,7 +2,10 @@
 // stop); the per-turn logic is in scheduler_turns.cc.
 #include "server/scheduler.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +32,15 @@ Outcome OutcomeOfStatus(const absl::Status& status) {
       return Outcome::kError;
   }
 }
+
+// How long a measured admission wait is used to refuse requests whose
+// deadline comes sooner.
+constexpr absl::Duration kQueuedWaitMemory = absl::Seconds(10);
+
+// Prefill time per iteration: of a prompt prefilled alone, and at least
+// while others share the engine (before a decode step was measured).
+constexpr absl::Duration kLonePrefillSlice = absl::Milliseconds(10);
+constexpr absl::Duration kMinPrefillSlice = absl::Milliseconds(1);
 
 absl::Status Draining() {
   return absl::UnavailableError("server is draining; retry elsewhere");
@@ -62,7 +74,7 @@ EngineScheduler::EngineScheduler(const Engine* engine, EngineMetrics* metrics,
                                  SchedulerOptions options)
     : engine_(engine),
       metrics_(metrics),
-      options_(options),
+      options_(std::move(options)),
       vocab_(engine->info().shape().vocab()) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -70,6 +82,20 @@ EngineScheduler::EngineScheduler(const Engine* engine, EngineMetrics* metrics,
 EngineScheduler::~EngineScheduler() { Stop(); }
 
 void EngineScheduler::Submit(Command command) {
+  if (command.kind == Command::Kind::kOpen) {
+    // The global cap is checked here, before anything is queued, so a
+    // refusal costs the loop nothing.
+    const int64_t open = options_.open_streams->fetch_add(1) + 1;
+    if (open > options_.max_open_streams) {
+      options_.open_streams->fetch_sub(1);
+      metrics_->limit_events(LimitEvent::kQueueFull).Increment();
+      metrics_->requests(Outcome::kRejected).Increment();
+      command.sink->Finish(absl::ResourceExhaustedError(
+          absl::StrCat("the server already has ", options_.max_open_streams,
+                       " open streams (--max_open_streams); retry later")));
+      return;
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!stopped_) {
@@ -80,16 +106,66 @@ void EngineScheduler::Submit(Command command) {
   }
   // The loop is gone: refuse here (a turn or close has no one to answer).
   if (command.kind == Command::Kind::kOpen) {
+    options_.open_streams->fetch_sub(1);
     command.sink->Finish(ShuttingDown());
   }
 }
 
+double EngineScheduler::PrefillTimeBudget(int64_t decoding) const {
+  if (options_.prefill_time_share <= 0) {
+    return std::numeric_limits<double>::infinity();
+  }
+  int64_t active = 0;
+  for (const Sequence* a : admitted_) {
+    active += !a->retired && (a->turn || a->recomputing()) ? 1 : 0;
+  }
+  if (decoding == 0 && active <= 1 && waiting_.empty()) {
+    // Alone: full speed, in slices short enough that a request arriving
+    // meanwhile is not kept waiting for a long chunk.
+    return absl::ToDoubleSeconds(kLonePrefillSlice);
+  }
+  return options_.prefill_time_share *
+         std::max(decode_step_seconds_,
+                  absl::ToDoubleSeconds(kMinPrefillSlice));
+}
+
+int64_t EngineScheduler::ExternalBudget() const {
+  const int64_t budget = options_.external_budget_bytes;
+  return budget < 0 ? engine_->pool().budget_bytes() : budget;
+}
+
+int64_t EngineScheduler::ExternalUsed() const {
+  int64_t used = 0;
+  for (const Sequence* a : admitted_) {
+    if (a->session != nullptr) used += a->session->external_state_bytes();
+  }
+  return used;
+}
+
+absl::Status EngineScheduler::CheckExternal(int64_t more) const {
+  const int64_t budget = ExternalBudget();
+  if (budget == 0 || more < 0) return absl::OkStatus();
+  const int64_t used = ExternalUsed();
+  if (used + more <= budget) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("external state budget of engine '", engine_->info().name(),
+                   "' exhausted: ", used, " of ", budget, " bytes in use, ",
+                   more, " more needed (--external_budget_bytes)"));
+}
+
+void EngineScheduler::ReleaseOpenStream(Sequence* s) {
+  if (!s->counted_open) return;
+  s->counted_open = false;
+  options_.open_streams->fetch_sub(1);
+}
+
 void EngineScheduler::SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
                                      std::shared_ptr<EventSink> sink,
-                                     absl::Time accepted) {
+                                     absl::Time accepted, absl::Time deadline) {
   Command c;
   c.kind = Command::Kind::kOpen;
   c.at = accepted;
+  c.deadline = deadline;
   c.limits = limits;
   c.sink = std::move(sink);
   c.turn = std::move(turn);
@@ -107,11 +183,12 @@ EngineScheduler::SequenceId EngineScheduler::NewSessionId() {
 
 void EngineScheduler::OpenSession(SequenceId id, const v1::Limits& limits,
                                   std::shared_ptr<EventSink> sink,
-                                  absl::Time accepted) {
+                                  absl::Time accepted, absl::Time deadline) {
   Command c;
   c.kind = Command::Kind::kOpen;
   c.id = id;
   c.at = accepted;
+  c.deadline = deadline;
   c.persistent = true;
   c.limits = limits;
   c.sink = std::move(sink);
@@ -125,6 +202,13 @@ void EngineScheduler::SubmitTurn(SequenceId id, TurnRequest turn,
   c.id = id;
   c.at = accepted;
   c.turn = std::move(turn);
+  Submit(std::move(c));
+}
+
+void EngineScheduler::StopTurns(SequenceId id) {
+  Command c;
+  c.kind = Command::Kind::kStop;
+  c.id = id;
   Submit(std::move(c));
 }
 
@@ -191,7 +275,9 @@ void EngineScheduler::Run() {
       absl::MutexLock lock(&mu_);
       // Commands that raced with the stop.
       for (Command& c : inbox_) {
-        if (c.kind == Command::Kind::kOpen) c.sink->Finish(ShuttingDown());
+        if (c.kind != Command::Kind::kOpen) continue;
+        options_.open_streams->fetch_sub(1);
+        c.sink->Finish(ShuttingDown());
       }
       inbox_.clear();
       stopped_ = true;
@@ -199,12 +285,19 @@ void EngineScheduler::Run() {
       break;
     }
     const absl::Time now = absl::Now();
-    bool changed = ReapCancelled();
+    bool changed = ReapCancelled(now);
     if (draining_seen_) RetireIdleForDrain();
     const absl::Time next_idle_close = CloseIdleSessions(now);
     changed |= AdmitWaiting(now);
+    changed |= BoundWaiting();
     changed |= StartTurns(now);
-    changed |= PrefillChunks();
+    // The step's token budget: decode tokens first, prefill the rest.
+    const int64_t decoding = CountDecodeReady();
+    const int64_t prefill_budget = std::max<int64_t>(
+        1, std::min<int64_t>(options_.max_prefill_tokens_per_step,
+                             options_.max_step_tokens - decoding));
+    const double time_budget = PrefillTimeBudget(decoding);
+    changed |= PrefillChunks(prefill_budget, time_budget);
     changed |= DecodeStep();
     Sweep();
     PublishGauges();
@@ -212,14 +305,30 @@ void EngineScheduler::Run() {
       absl::MutexLock lock(&mu_);
       live_ = static_cast<int64_t>(sequences_.size());
     }
+    if (!sequences_.empty()) {
+      trim_due_ = true;
+    } else if (trim_due_ && now - last_trim_ >= absl::Seconds(1)) {
+      // Idle after work: hand the freed heap back to the OS. glibc keeps
+      // what the per-thread arenas of gRPC's and this loop's allocations
+      // freed (docs/overload.md measures it); malloc_trim returns the free
+      // pages of every arena.
+      trim_due_ = false;
+      last_trim_ = now;
+      // The logits buffer grew to the largest batch (64 x vocab floats, 2
+      // MiB at V = 8192); an idle engine does not need it.
+      std::vector<float>().swap(logits_);
+      malloc_trim(0);
+    }
     if (!changed) {
       // Waiting requests and idle sessions time out on their own; otherwise
       // only a command or a wake (room in a stream, a cancel) can make
       // progress.
       absl::Time due = std::min(now + absl::Seconds(1), next_idle_close);
       for (const Sequence* s : waiting_) {
-        due = std::min(due, s->waiting_since + options_.max_queue_wait);
+        due = std::min(
+            {due, s->waiting_since + options_.max_queue_wait, s->deadline});
       }
+      for (const Sequence* s : admitted_) due = std::min(due, s->deadline);
       WaitForWork(std::max(due - now, absl::Milliseconds(1)));
     }
   }
@@ -232,22 +341,44 @@ void EngineScheduler::Apply(Command c) {
       seq->id = c.id;
       seq->persistent = c.persistent;
       seq->limits = c.limits;
+      const int64_t cap = options_.max_context_tokens;
+      if (cap > 0 && (seq->limits.max_context_tokens() == 0 ||
+                      seq->limits.max_context_tokens() > cap)) {
+        seq->limits.set_max_context_tokens(cap);
+      }
       seq->sink = std::move(c.sink);
       seq->submitted = c.at;
+      seq->deadline = c.deadline;
+      seq->counted_open = true;
       seq->waiting_since = c.at;
       if (c.turn) seq->queued_turns.emplace_back(std::move(*c.turn), c.at);
       Sequence* s = seq.get();
       sequences_.emplace(s->id, std::move(seq));
+      const absl::Time now = absl::Now();
       if (draining_seen_) {
         Fail(s, Draining());
-      } else if (static_cast<int>(waiting_.size()) >= options_.max_waiting) {
-        metrics_->limit_events(LimitEvent::kQueueFull).Increment();
-        Fail(s, absl::ResourceExhaustedError(absl::StrCat(
-                    "admission queue of engine '", engine_->info().name(),
-                    "' is full: ", waiting_.size(),
-                    " requests already wait for its state budget of ",
-                    engine_->pool().budget_bytes(), " bytes (--max_waiting)")));
+      } else if (now >= s->deadline) {
+        Fail(s, absl::DeadlineExceededError(
+                    "the request's deadline passed before it reached the "
+                    "scheduler"));
+      } else if (!waiting_.empty() && queued_wait_seconds_ > 0 &&
+                 now - queued_wait_updated_ < kQueuedWaitMemory &&
+                 absl::ToDoubleSeconds(s->deadline - now) <
+                     queued_wait_seconds_) {
+        // Requests queue here now, and recent ones waited longer than this
+        // one's deadline allows: refuse it fast rather than let it expire.
+        metrics_->limit_events(LimitEvent::kQueueTimeout).Increment();
+        Fail(s,
+             absl::ResourceExhaustedError(absl::StrFormat(
+                 "engine '%s': %d requests wait for admission (state "
+                 "budget or --max_running) and recent ones waited %.3f s, "
+                 "longer than the %.3f s left before this request's "
+                 "deadline",
+                 engine_->info().name(), waiting_.size(), queued_wait_seconds_,
+                 absl::ToDoubleSeconds(s->deadline - now))));
       } else {
+        // Always queued: the queue is bounded only after admission took
+        // what fits (BoundWaiting), so a burst within budget is admitted.
         waiting_.push_back(s);
       }
       return;
@@ -256,6 +387,20 @@ void EngineScheduler::Apply(Command c) {
       auto it = sequences_.find(c.id);
       if (it == sequences_.end() || it->second->retired) return;
       it->second->queued_turns.emplace_back(std::move(*c.turn), c.at);
+      return;
+    }
+    case Command::Kind::kStop: {
+      auto it = sequences_.find(c.id);
+      if (it == sequences_.end() || it->second->retired) return;
+      Sequence* s = it->second.get();
+      if (s->turn) FinishTurn(s, v1::CANCELLED, "stopped by the client");
+      // Turns queued before the stop end too, each with its one reply.
+      while (!s->queued_turns.empty()) {
+        auto [request, accepted] = std::move(s->queued_turns.front());
+        s->queued_turns.pop_front();
+        s->turn.emplace(std::move(request), accepted);
+        FinishTurn(s, v1::CANCELLED, "stopped by the client before it began");
+      }
       return;
     }
     case Command::Kind::kClose: {
@@ -281,14 +426,21 @@ void EngineScheduler::Apply(Command c) {
   }
 }
 
-bool EngineScheduler::ReapCancelled() {
+bool EngineScheduler::ReapCancelled(absl::Time now) {
   bool changed = false;
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
-    if (s->retired || !s->sink->Cancelled()) continue;
+    if (s->retired) continue;
+    const bool expired = now >= s->deadline;
+    if (!expired && !s->sink->Cancelled()) continue;
     changed = true;
     const absl::Status cancelled =
-        absl::CancelledError("client cancelled or deadline passed");
+        expired ? absl::DeadlineExceededError(
+                      s->opened ? "the request's deadline passed; its work "
+                                  "stopped and its state was freed"
+                                : "the request's deadline passed while it "
+                                  "waited for admission")
+                : absl::CancelledError("client cancelled or deadline passed");
     if (s->turn) {
       FinishTurn(s, v1::CANCELLED, absl::StrCat(cancelled.message()));
       if (!s->retired) Retire(s, cancelled);
@@ -309,7 +461,20 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
       waiting_.pop_front();
       continue;
     }
+    if (static_cast<int64_t>(admitted_.size()) >= options_.max_running) {
+      last_admission_error_ =
+          absl::StrCat("engine '", engine_->info().name(), "' already runs ",
+                       admitted_.size(), " sequences (--max_running)");
+      break;
+    }
     absl::StatusOr<std::unique_ptr<Session>> session = engine_->NewSession();
+    if (session.ok()) {
+      // A new session's fixed external allocations count too.
+      if (absl::Status room = CheckExternal((*session)->external_state_bytes());
+          !room.ok()) {
+        session = std::move(room);
+      }
+    }
     if (session.ok() && s->preempted) {
       // Re-admit only when the whole context to recompute fits with a block
       // of headroom left per running session, so the sessions it gave way
@@ -358,6 +523,15 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     }
     s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
     metrics_->queue_duration_seconds.Observe(s->admission_seconds);
+    if (s->had_to_wait) {
+      // It waited at least one iteration: its wait predicts the next ones'
+      // (an estimate older than kQueuedWaitMemory is not used).
+      const bool fresh = now - queued_wait_updated_ < kQueuedWaitMemory;
+      queued_wait_seconds_ =
+          fresh ? 0.8 * queued_wait_seconds_ + 0.2 * s->admission_seconds
+                : s->admission_seconds;
+      queued_wait_updated_ = now;
+    }
     s->opened = true;
     s->idle_since = now;
     if (s->persistent) {
@@ -367,6 +541,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
       s->sink->Push(std::move(opened));
     }
   }
+  for (Sequence* s : waiting_) s->had_to_wait = true;
   // Those still waiting time out, naming the budget they wait for.
   for (Sequence* s : waiting_) {
     if (s->retired || now - s->waiting_since < options_.max_queue_wait) {
@@ -384,9 +559,33 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
   return changed;
 }
 
+bool EngineScheduler::BoundWaiting() {
+  int64_t fresh = 0;  // never admitted; re-queued preempted ones finish
+  for (const Sequence* s : waiting_) {
+    fresh += s->retired || s->preempted ? 0 : 1;
+  }
+  bool changed = false;
+  for (auto it = waiting_.rbegin();
+       it != waiting_.rend() && fresh > options_.max_waiting; ++it) {
+    Sequence* s = *it;
+    if (s->retired || s->preempted) continue;
+    metrics_->limit_events(LimitEvent::kQueueFull).Increment();
+    Fail(s, absl::ResourceExhaustedError(absl::StrCat(
+                "admission queue of engine '", engine_->info().name(),
+                "' is full: ", options_.max_waiting,
+                " requests already wait (--max_waiting) for ",
+                last_admission_error_.empty() ? "admission"
+                                              : last_admission_error_)));
+    --fresh;
+    changed = true;
+  }
+  return changed;
+}
+
 void EngineScheduler::Retire(Sequence* s, absl::Status status) {
   if (s->retired) return;
   s->retired = true;
+  ReleaseOpenStream(s);
   s->turn.reset();
   s->session.reset();  // gives the state back to the pool now
   s->sink->Finish(std::move(status));

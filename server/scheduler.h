@@ -2,13 +2,20 @@
 //
 // Each iteration (vLLM-v1-like):
 //   1. take submitted commands (new requests, turns, closes);
-//   2. end cancelled requests, freeing their state;
+//   2. end cancelled requests and those whose deadline passed, freeing their
+//      state before any more work is spent on them;
 //   3. admit waiting requests in FIFO order while Engine::NewSession can be
-//      charged to the engine's budget; the rest wait in a bounded queue and
-//      get RESOURCE_EXHAUSTED naming the budget after --max_queue_wait;
-//   4. prefill: each session consumes at most `prefill_chunk_tokens` prompt
-//      tokens (and all sessions at most `max_prefill_tokens_per_step`), so
-//      long prompts do not stall running streams;
+//      charged to the engine's budget and fewer than `max_running` hold
+//      state; only then is the rest bounded: beyond `max_waiting` the newest
+//      get RESOURCE_EXHAUSTED naming --max_waiting (so a burst that fits is
+//      admitted whole), and each waits at most --max_queue_wait or until its
+//      deadline;
+//   4. prefill, under the step's token budget (docs/overload.md): decode
+//      tokens of running streams are counted first, prefill chunks (at most
+//      `prefill_chunk_tokens` per session) fill what is left of
+//      `max_step_tokens`, and while streams decode, prefill may take at most
+//      `prefill_time_share` times the last decode step's time, so one huge
+//      prompt cannot starve short streams;
 //   5. decode: ONE batched Engine::Step over every decoding session whose
 //      stream has room, sample, and push each token (with its StepStats) to
 //      the stream's sink; finish turns at max_new_tokens or a limit.
@@ -36,6 +43,7 @@
 #ifndef TRILEMMA_SERVER_SCHEDULER_H_
 #define TRILEMMA_SERVER_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -68,10 +76,44 @@ struct SchedulerOptions {
   int prefill_chunk_tokens = 256;
   // Prompt tokens all sessions consume per iteration at most.
   int max_prefill_tokens_per_step = 1024;
-  // Requests waiting for admission at most; more get RESOURCE_EXHAUSTED.
-  int max_waiting = 64;
+  // External-tier bytes (e.g. a memory engine's key-value store) all
+  // sessions of this engine may hold: 0 = no budget, < 0 = the engine's
+  // state budget. Growth is checked before it happens, at the engine's
+  // external_bytes_per_token, and what is held after (a store that doubles
+  // its capacity can exceed the estimate by one doubling); over the budget
+  // the budget policy applies as for the model tier (preempt the youngest,
+  // or STATE_LIMIT).
+  int64_t external_budget_bytes = 0;
+  // Context tokens any sequence may hold (0: no cap): a request's own
+  // max_context_tokens is lowered to it (CONTEXT_LIMIT names the value).
+  int64_t max_context_tokens = 0;
+  // Tokens one iteration consumes at most (vLLM's max_num_batched_tokens):
+  // one per decoding stream first, prefill chunks fill what is left.
+  int max_step_tokens = 512;
+  // While other sequences share the engine, the prefill chunks of one
+  // iteration may take at most this multiple of a decode step's wall time
+  // (running average; chunks sized from each session's measured rate), so
+  // a short stream runs within about (1 + share) of its speed alone; a
+  // prompt alone is prefilled in 10 ms slices. 0 leaves prefill to the
+  // token budgets.
+  double prefill_time_share = 1.0;
+  // Sequences holding state on this engine at most (vLLM's max_num_seqs):
+  // running Generate calls plus open Session streams; more wait. As many as
+  // one decode batch by default: more would only share the same steps and
+  // pile up work that a CPU engine cannot finish in time.
+  int max_running = 64;
+  // Requests waiting for admission at most once everything that fits was
+  // admitted; the newest beyond it get RESOURCE_EXHAUSTED naming the cap.
+  int max_waiting = 256;
   // How long a request may wait for admission.
   absl::Duration max_queue_wait = absl::Seconds(30);
+  // Open streams (Generate calls and Session streams, waiting or running)
+  // over every scheduler sharing `open_streams`; more get RESOURCE_EXHAUSTED
+  // naming --max_open_streams at once. Copies of one SchedulerOptions share
+  // the counter, so a server's engines share the cap.
+  int64_t max_open_streams = 2048;
+  std::shared_ptr<std::atomic<int64_t>> open_streams =
+      std::make_shared<std::atomic<int64_t>>(0);
   // What happens to a running session the engine's budget cannot grow.
   enum class BudgetPolicy {
     // End its turn with STATE_LIMIT; a Session keeps what it holds.
@@ -117,9 +159,14 @@ class EngineScheduler {
 
   // A Generate call: admit, run `turn`, close. `accepted` is when the server
   // took the request (TTFT and queue time count from it).
+  // `deadline` is the client's (gRPC) deadline: a request still waiting at
+  // it ends with DEADLINE_EXCEEDED before any prefill, one whose expected
+  // wait for admission is longer is refused at once (RESOURCE_EXHAUSTED),
+  // and a running one ends at it within one step, its state freed.
   void SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
                       std::shared_ptr<EventSink> sink,
-                      absl::Time accepted = absl::Now());
+                      absl::Time accepted = absl::Now(),
+                      absl::Time deadline = absl::InfiniteFuture());
 
   // The id a Session stream will be known by. Take it before OpenSession:
   // once opened, replies (and so the stream's next requests) may come before
@@ -127,13 +174,21 @@ class EngineScheduler {
   SequenceId NewSessionId();
   // A Session stream `id` (from NewSessionId): admit, then push
   // SessionOpened (or Finish(error)). Later turns and the close name `id`.
+  // `deadline`: the stream's, as for SubmitGenerate (the whole stream ends
+  // at it).
   void OpenSession(SequenceId id, const v1::Limits& limits,
                    std::shared_ptr<EventSink> sink,
-                   absl::Time accepted = absl::Now());
+                   absl::Time accepted = absl::Now(),
+                   absl::Time deadline = absl::InfiniteFuture());
   // Queues a turn; turns of one session run in order. Ignored when `id` is
   // already closed.
   void SubmitTurn(SequenceId id, TurnRequest turn,
                   absl::Time accepted = absl::Now());
+  // Stops the running turn of session `id` and every turn queued before
+  // this call: each ends with a CANCELLED summary (tokens generated so far
+  // are kept in the context, the unconsumed rest of a prompt is dropped) and
+  // the session stays open with its state. Ignored when nothing runs.
+  void StopTurns(SequenceId id);
   // Ends a session (a running turn ends CANCELLED) and frees its state. With
   // `reply`, pushes SessionClosed and Finish(OK); without, the caller has
   // ended the stream already. Ignored when `id` is already closed.
@@ -155,10 +210,11 @@ class EngineScheduler {
 
  private:
   struct Command {
-    enum class Kind { kOpen, kTurn, kClose };
+    enum class Kind { kOpen, kTurn, kStop, kClose };
     Kind kind = Kind::kOpen;
     SequenceId id = 0;
     absl::Time at;
+    absl::Time deadline = absl::InfiniteFuture();
     // kOpen
     bool persistent = false;
     v1::Limits limits;
@@ -176,10 +232,29 @@ class EngineScheduler {
 
   // Loop phases (scheduler thread). Each returns whether it changed anything.
   void Apply(Command command);
-  bool ReapCancelled();
+  bool ReapCancelled(absl::Time now);
   bool AdmitWaiting(absl::Time now);
   bool StartTurns(absl::Time now);
-  bool PrefillChunks();
+  // Prefills within `budget` tokens; `time_budget` seconds (infinite when no
+  // stream decodes) caps the estimated time of the chunks.
+  bool PrefillChunks(int64_t budget, double time_budget);
+  // Seconds of prefill this iteration may take (docs/overload.md): infinite
+  // without a time share, a 10 ms slice for a prompt alone, else the share
+  // of a decode step.
+  double PrefillTimeBudget(int64_t decoding) const;
+  // Streams the next DecodeStep would take (capped at max_batch_size).
+  int64_t CountDecodeReady();
+  // Refuses the newest waiting requests beyond max_waiting.
+  bool BoundWaiting();
+  // The external budget in bytes (0 = none) and what admitted sessions hold.
+  int64_t ExternalBudget() const;
+  int64_t ExternalUsed() const;
+  // RESOURCE_EXHAUSTED naming --external_budget_bytes when `more` bytes do
+  // not fit beside what is held (more = 0: when what is held is over the
+  // budget); OK without a budget.
+  absl::Status CheckExternal(int64_t more) const;
+  // Releases the stream's place under max_open_streams (once).
+  void ReleaseOpenStream(Sequence* seq);
   bool DecodeStep();
   void RetireIdleForDrain();
   // Closes Session streams idle past session_idle_timeout; returns the
@@ -239,6 +314,16 @@ class EngineScheduler {
   size_t decode_cursor_ = 0;  // round-robin start when batches are capped
   size_t prefill_cursor_ = 0;
   std::string last_admission_error_;
+  // Running averages: wall time of a decode step, and of the wait of
+  // requests that had to queue (admission refuses requests whose deadline
+  // comes sooner).
+  double decode_step_seconds_ = 0.0;
+  double queued_wait_seconds_ = 0.0;
+  absl::Time queued_wait_updated_ = absl::InfinitePast();
+  // Heap trimming once the loop goes idle after work (at most once a
+  // second).
+  bool trim_due_ = false;
+  absl::Time last_trim_ = absl::InfinitePast();
   std::vector<float> logits_;
 
   std::thread thread_;

@@ -2,6 +2,7 @@
 // chunked prefill, the batched decode step, sampling and finishing a turn
 // with its summary. The loop, admission and lifecycle are in scheduler.cc.
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,10 @@
 
 namespace trilemma {
 namespace {
+
+// Prompt tokens of a session's first chunk while streams decode, before its
+// rate is known.
+constexpr int64_t kFirstChunkUnderDecode = 16;
 
 Outcome OutcomeOfReason(v1::FinishReason reason) {
   switch (reason) {
@@ -120,9 +125,22 @@ void EngineScheduler::BeginTurn(Sequence* s, TurnRequest request,
   }
 }
 
-bool EngineScheduler::PrefillChunks() {
-  int64_t budget = options_.max_prefill_tokens_per_step;
+int64_t EngineScheduler::CountDecodeReady() {
+  int64_t ready = 0;
+  for (Sequence* s : admitted_) {
+    if (ready >= options_.max_batch_size) break;
+    if (s->retired || s->preempted || s->recomputing() || !s->turn ||
+        !s->turn->decoding || !s->sink->Ready()) {
+      continue;
+    }
+    ++ready;
+  }
+  return ready;
+}
+
+bool EngineScheduler::PrefillChunks(int64_t budget, double time_budget) {
   bool changed = false;
+  bool prefilled_any = false;
   const size_t count = admitted_.size();
   for (size_t k = 0; k < count && budget > 0; ++k) {
     Sequence* s = admitted_[(prefill_cursor_ + k) % count];
@@ -136,8 +154,24 @@ bool EngineScheduler::PrefillChunks() {
     if (!s->turn || s->turn->decoding) continue;
     ActiveTurn& t = *s->turn;
     const int64_t end = static_cast<int64_t>(t.prefill_end());
-    const int64_t n = std::min<int64_t>(
+    int64_t n = std::min<int64_t>(
         {end - t.inputs_consumed, options_.prefill_chunk_tokens, budget});
+    if (std::isfinite(time_budget)) {
+      // Take what fits the time left at this session's measured rate (a
+      // small first chunk measures it), at least one token per iteration so
+      // the prompt still progresses.
+      if (time_budget <= 0 && prefilled_any) break;
+      // A chunk at most doubles the last one, so one fast measurement does
+      // not buy a long chunk.
+      const int64_t fits =
+          s->prefill_seconds_per_token > 0
+              ? std::min<int64_t>(
+                    static_cast<int64_t>(time_budget /
+                                         s->prefill_seconds_per_token),
+                    2 * s->last_prefill_chunk)
+              : kFirstChunkUnderDecode;
+      n = std::min<int64_t>(n, std::max<int64_t>(1, fits));
+    }
     if (n <= 0) continue;
     changed = true;
     if (!ReserveOrPreempt(s, n)) continue;
@@ -145,10 +179,21 @@ bool EngineScheduler::PrefillChunks() {
     const int64_t first = engine_->NextStepCost(*session).flops;
     const absl::Span<const int32_t> chunk(t.inputs.data() + t.inputs_consumed,
                                           static_cast<size_t>(n));
+    const absl::Time chunk_start = absl::Now();
     if (absl::Status r = engine_->Prefill(session, chunk, nullptr); !r.ok()) {
       Fail(s, r);
       continue;
     }
+    const double chunk_seconds =
+        absl::ToDoubleSeconds(absl::Now() - chunk_start);
+    const double per_token = chunk_seconds / static_cast<double>(n);
+    s->prefill_seconds_per_token =
+        s->prefill_seconds_per_token > 0
+            ? 0.7 * s->prefill_seconds_per_token + 0.3 * per_token
+            : per_token;
+    s->last_prefill_chunk = n;
+    time_budget -= chunk_seconds;
+    prefilled_any = true;
     s->RecordConsumed(chunk);
     const int64_t after = engine_->NextStepCost(*session).flops;
     const int64_t flops = PrefillFlops(n, first, after);
@@ -243,6 +288,9 @@ bool EngineScheduler::DecodeStep() {
     return true;
   }
   const double seconds = absl::ToDoubleSeconds(end - start);
+  decode_step_seconds_ = decode_step_seconds_ == 0
+                             ? seconds
+                             : 0.8 * decode_step_seconds_ + 0.2 * seconds;
   if (options_.step_metrics) {
     metrics_->step_duration_seconds.Observe(seconds);
     metrics_->step_batch_size.Observe(static_cast<double>(batch.size()));
@@ -316,8 +364,13 @@ void EngineScheduler::EmitToken(Sequence* s, int32_t token,
 }
 
 bool EngineScheduler::ReserveOrPreempt(Sequence* s, int64_t n) {
+  const int64_t external_growth =
+      n * engine_->info().external_bytes_per_token();
   for (;;) {
-    absl::Status r = s->session->Reserve(n);
+    absl::Status r = CheckExternal(external_growth);
+    if (r.ok()) r = s->session->Reserve(n);
+    // The estimate misses a store's capacity doubling: check what is held.
+    if (r.ok() && external_growth > 0) r = CheckExternal(0);
     if (r.ok()) return true;
     if (!absl::IsResourceExhausted(r)) {
       Fail(s, r);
@@ -422,8 +475,12 @@ void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
   *event.mutable_summary() = std::move(summary);
   s->sink->Push(std::move(event));
   if (!s->persistent) {
-    Retire(s, reason == v1::CANCELLED ? absl::CancelledError(detail_copy)
-                                      : absl::OkStatus());
+    absl::Status status = absl::OkStatus();
+    if (reason == v1::CANCELLED) {
+      status = now >= s->deadline ? absl::DeadlineExceededError(detail_copy)
+                                  : absl::CancelledError(detail_copy);
+    }
+    Retire(s, std::move(status));
   }
 }
 

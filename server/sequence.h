@@ -123,7 +123,18 @@ struct Sequence {
   v1::Limits limits;
   std::shared_ptr<EventSink> sink;
   absl::Time submitted;
+  // The client's deadline (infinite without one).
+  absl::Time deadline = absl::InfiniteFuture();
   double admission_seconds = 0.0;
+  // Holds a place under SchedulerOptions::max_open_streams until retired.
+  bool counted_open = false;
+  // Stayed in the admission queue past an admission pass.
+  bool had_to_wait = false;
+  // Wall seconds per prompt token of this sequence's prefill chunks (a
+  // running average; 0 before the first) and its last chunk's tokens; they
+  // size chunks under a time budget.
+  double prefill_seconds_per_token = 0.0;
+  int64_t last_prefill_chunk = 0;
 
   std::unique_ptr<Session> session;  // null while waiting for admission
   std::deque<std::pair<TurnRequest, absl::Time>> queued_turns;

@@ -53,7 +53,18 @@ struct ServerOptions {
   absl::Duration max_connection_idle = absl::InfiniteDuration();
   SchedulerOptions scheduler;
   ServiceOptions service;
+  // Largest request message gRPC accepts (RESOURCE_EXHAUSTED from gRPC
+  // itself above it, documented in trilemma.proto); 0 keeps gRPC's 4 MiB.
+  int max_message_bytes = 0;
 };
+
+// The request message cap that lets a prompt of `max_context_tokens` tokens
+// through: 5 bytes per token (the longest varint of an id below 2^31) plus
+// 64 KiB for the rest of the message.
+inline int MessageBytesForContext(int64_t max_context_tokens) {
+  const int64_t bytes = max_context_tokens * 5 + (int64_t{1} << 16);
+  return bytes > int64_t{1} << 30 ? 1 << 30 : static_cast<int>(bytes);
+}
 
 class TrilemmaServer {
  public:

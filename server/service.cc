@@ -57,6 +57,7 @@ grpc::ServerWriteReactor<v1::GenerateEvent>* TrilemmaService::Generate(
     quota = *std::move(call);
   }
   return new GenerateReactor(*request, *host_, options_.stream_queue_events,
+                             DeadlineFromGrpc(context->deadline()),
                              std::move(quota));
 }
 
@@ -74,6 +75,7 @@ TrilemmaService::Session(grpc::CallbackServerContext* context) {
     quota = *std::move(call);
   }
   return new SessionReactor(*host_, options_.stream_queue_events,
+                            DeadlineFromGrpc(context->deadline()),
                             std::move(quota));
 }
 

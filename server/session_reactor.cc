@@ -10,17 +10,54 @@
 namespace trilemma {
 
 SessionReactor::SessionReactor(const EngineHost& host, size_t queue_events,
-                               CallQuota quota)
+                               absl::Time deadline, CallQuota quota)
     : host_(host),
+      deadline_(deadline),
       stream_(std::make_shared<EventStream>(queue_events, nullptr)),
       quota_(std::move(quota)) {
   stream_->Attach(this);
+  MaybeRead();
+}
+
+void SessionReactor::MaybeRead() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (reading_ || read_over_ || unanswered_ >= kMaxUnanswered) return;
+    reading_ = true;
+  }
   StartRead(&request_);
+}
+
+void SessionReactor::ReplyWritten() {
+  bool close = false;
+  {
+    absl::MutexLock lock(&mu_);
+    --unanswered_;
+    if (close_deferred_ && unanswered_ == 0) {
+      close_deferred_ = false;
+      close = true;
+    }
+  }
+  if (close) {
+    hosted_->scheduler->CloseSession(id_, /*reply=*/true);
+  } else {
+    MaybeRead();
+  }
 }
 
 void SessionReactor::OnReadDone(bool ok) {
   if (!ok) {
-    // The client half-closed (or the call ended): same as `close`.
+    // The client half-closed (or the call ended): same as `close`, once the
+    // replies owed are written.
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      read_over_ = true;
+      if (hosted_ != nullptr && unanswered_ > 0) {
+        close_deferred_ = true;
+        return;
+      }
+    }
     if (hosted_ != nullptr) {
       hosted_->scheduler->CloseSession(id_, /*reply=*/true);
     } else {
@@ -28,10 +65,17 @@ void SessionReactor::OnReadDone(bool ok) {
     }
     return;
   }
-  Handle();
+  // request_ is ours until reading_ is cleared.
+  const bool go_on = Handle();
+  {
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    if (!go_on) read_over_ = true;
+  }
+  MaybeRead();
 }
 
-void SessionReactor::Handle() {
+bool SessionReactor::Handle() {
   const absl::Time accepted = absl::Now();
   switch (request_.request_case()) {
     case v1::SessionRequest::kOpen: {
@@ -51,12 +95,16 @@ void SessionReactor::Handle() {
         hosted->metrics->requests(Outcome::kInvalid).Increment();
         return Fail(s);
       }
-      hosted_ = hosted;
       EngineScheduler* scheduler = hosted->scheduler.get();
       stream_->SetOnRoom([scheduler] { scheduler->Wake(); });
-      id_ = scheduler->NewSessionId();  // before replies can trigger reads
-      scheduler->OpenSession(id_, open.limits(), stream_, accepted);
-      return;  // reads on once SessionOpened is written
+      {
+        absl::MutexLock lock(&mu_);
+        hosted_ = hosted;
+        id_ = scheduler->NewSessionId();  // before replies can come
+        ++unanswered_;
+      }
+      scheduler->OpenSession(id_, open.limits(), stream_, accepted, deadline_);
+      return true;
     }
     case v1::SessionRequest::kAppend:
     case v1::SessionRequest::kGenerate: {
@@ -81,31 +129,51 @@ void SessionReactor::Handle() {
           !s.ok()) {
         return Fail(s);
       }
+      {
+        absl::MutexLock lock(&mu_);
+        ++unanswered_;
+      }
       hosted_->scheduler->SubmitTurn(id_, *std::move(turn), accepted);
-      return;
+      return true;
     }
-    case v1::SessionRequest::kClose:
+    case v1::SessionRequest::kStop:
+      if (hosted_ == nullptr) {
+        return Fail(absl::FailedPreconditionError("stop: no session is open"));
+      }
+      hosted_->scheduler->StopTurns(id_);
+      return true;
+    case v1::SessionRequest::kClose: {
       if (hosted_ == nullptr) {
         return Fail(absl::FailedPreconditionError("close: no session is open"));
       }
+      {
+        absl::MutexLock lock(&mu_);
+        if (unanswered_ > 0) {
+          close_deferred_ = true;  // ReplyWritten closes
+          return false;
+        }
+      }
       hosted_->scheduler->CloseSession(id_, /*reply=*/true);
-      return;
+      return false;
+    }
     case v1::SessionRequest::REQUEST_NOT_SET:
       break;
   }
-  Fail(absl::InvalidArgumentError(
-      "request: empty SessionRequest; set open, append, generate or close"));
+  return Fail(absl::InvalidArgumentError(
+      "request: empty SessionRequest; set open, append, generate, stop or "
+      "close"));
 }
 
-void SessionReactor::Fail(absl::Status status) {
+bool SessionReactor::Fail(absl::Status status) {
   // Finish first so the stream ends with this status, not the close's.
   stream_->Finish(std::move(status));
   if (hosted_ != nullptr) hosted_->scheduler->CloseSession(id_, false);
+  return false;
 }
 
 void SessionReactor::OnWriteDone(bool ok) {
   // The token is still ours here, so no Finish can race this read.
-  if (ok && write_ends_reply_) StartRead(&request_);
+  if (ok && write_ends_reply_) ReplyWritten();
   stream_->OnWriteDone(ok);
 }
 

@@ -58,6 +58,10 @@ if [[ $fast -eq 0 ]]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 \
       -LE slow
+  echo "=== overload soak under ASan + UBSan (60 s at 2x, tests/soak) ==="
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    tests/soak/run-soak.sh build-asan 60s 2 -- --soak_settle=5s
   echo "=== fuzzers (clang, libFuzzer + ASan + UBSan, 20 s per target) ==="
   # tests/fuzz/run-fuzzers.sh 600 is the longer run (README, Security).
   tests/fuzz/run-fuzzers.sh 20

@@ -1,10 +1,19 @@
 #include "engines/state/kv_block_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 
 namespace trilemma {
+namespace {
+
+// Free blocks a pool keeps for reuse: at least this many, or as many as fit
+// this many bytes.
+constexpr int64_t kMinFreeBlocks = 16;
+constexpr int64_t kFreeReserveBytes = int64_t{1} << 20;
+
+}  // namespace
 
 KvBlockPool::KvBlockPool(std::string engine_name, int64_t budget_bytes,
                          int64_t block_bytes)
@@ -49,10 +58,20 @@ absl::StatusOr<float*> KvBlockPool::AllocateBlock() {
 }
 
 void KvBlockPool::FreeBlock(float* block) {
-  absl::MutexLock lock(&mu_);
-  free_list_.push_back(block);
-  used_bytes_ -= block_bytes_;
-  --used_blocks_;
+  bool keep = false;
+  {
+    absl::MutexLock lock(&mu_);
+    used_bytes_ -= block_bytes_;
+    --used_blocks_;
+    // Keep a bounded reserve for reuse; the rest goes back to malloc, so a
+    // load peak does not pin the pool's high-water mark for the process's
+    // life.
+    const int64_t reserve =
+        std::max<int64_t>(kMinFreeBlocks, kFreeReserveBytes / block_bytes_);
+    keep = static_cast<int64_t>(free_list_.size()) < reserve;
+    if (keep) free_list_.push_back(block);
+  }
+  if (!keep) std::free(block);
 }
 
 absl::Status KvBlockPool::ChargeFixed(int64_t bytes) {

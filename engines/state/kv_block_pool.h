@@ -4,7 +4,9 @@
 // recurrent states are one fixed allocation charged to the same budget
 // (`ChargeFixed`). The pool never holds more than `budget_bytes` in blocks
 // plus fixed charges, so an engine's memory is explicit and bounded.
-// Released blocks go on a free list and are reused without touching malloc.
+// Released blocks go on a free list (up to a 1 MiB / 16-block reserve) and
+// are reused without touching malloc; beyond the reserve they are freed, so
+// memory taken at a load peak is given back once sessions end.
 //
 // Example:
 //   KvBlockPool pool("attention", /*budget_bytes=*/1 << 20,
@@ -71,7 +73,7 @@ class KvBlockPool {
   mutable absl::Mutex mu_;
   int64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t used_blocks_ ABSL_GUARDED_BY(mu_) = 0;
-  // Released blocks, reused before new memory is allocated.
+  // Released blocks, reused before new memory is allocated (bounded).
   std::vector<float*> free_list_ ABSL_GUARDED_BY(mu_);
 };
 

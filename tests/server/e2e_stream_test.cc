@@ -137,6 +137,37 @@ TEST_F(E2EStreamTest, SessionCloseRepliesWithClosed) {
   EXPECT_TRUE(session.Close().ok());
 }
 
+TEST_F(E2EStreamTest, SessionStopEndsTheTurnWithCancelledAndKeepsState) {
+  SessionClient session(*stub_);
+  ASSERT_TRUE(session.Open("attention"));
+  ASSERT_TRUE(session.Append({1, 2, 3, 4}).has_value());
+  v1::SessionRequest generate;
+  generate.mutable_generate()->add_prompt(5);
+  generate.mutable_generate()->set_max_new_tokens(65536);
+  ASSERT_TRUE(session.Send(generate));
+  // The server reads the stop while the turn runs.
+  std::optional<v1::SessionEvent> first = session.Next();
+  ASSERT_TRUE(first.has_value() && first->has_token());
+  v1::SessionRequest stop;
+  stop.mutable_stop();
+  ASSERT_TRUE(session.Send(stop));
+  std::vector<int32_t> tokens = {first->token().token()};
+  std::optional<v1::Summary> stopped = session.NextSummary(&tokens);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->finish_reason(), v1::CANCELLED);
+  EXPECT_LT(stopped->generated_tokens(), 65536);
+  EXPECT_EQ(stopped->generated_tokens(), static_cast<int64_t>(tokens.size()));
+  EXPECT_EQ(stopped->context_tokens(), 5 + stopped->generated_tokens() - 1);
+  // The session goes on from its kept state: an empty prompt continues from
+  // the last generated token.
+  std::vector<int32_t> next;
+  std::optional<v1::Summary> more = session.Generate({}, 2, &next);
+  ASSERT_TRUE(more.has_value());
+  EXPECT_EQ(more->finish_reason(), v1::LENGTH);
+  EXPECT_EQ(more->context_tokens(), stopped->context_tokens() + 2);
+  EXPECT_TRUE(session.Close().ok());
+}
+
 TEST_F(E2EStreamTest, ClientCancelReleasesTheState) {
   ASSERT_TRUE(PoolDrains("attention"));
   {
