@@ -250,6 +250,11 @@ class CallDriver {
     }
     record->status = stream->Finish();
     record->protocol_error = record->status.ok() && ok && !closed;
+    // A stream the server ended with a status (its deadline, a cap) broke
+    // no stop; only one that went on OK without its replies did.
+    if (record->stop == CallRecord::Stop::kBroken && !record->status.ok()) {
+      record->stop = CallRecord::Stop::kNone;
+    }
   }
 
   std::shared_ptr<grpc::Channel> channel_;
