@@ -368,8 +368,9 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
       "num_threads",           absl::StrCat(std::max(1, threads)),
       "request_timeout_ms",    timeout_ms,
       "keep_alive_timeout_ms", timeout_ms,
-      "enable_keep_alive",     "yes",
-      "linger_timeout_ms",     "0"};
+      "enable_keep_alive",     "yes"};
+  // No linger_timeout_ms = 0: that closes with a TCP reset, which discards
+  // the unsent tail of a large page (a reset mid-scrape).
   try {
     exposer = std::make_unique<prometheus::Exposer>(std::move(options));
   } catch (const std::exception& e) {
