@@ -82,5 +82,4 @@ int64_t RotaryAttentionMixer::Flops(int64_t held) const {
   return 2 * d * (q_dim + 2 * kv_dim) + 2 * q_dim * d + 4 * held * q_dim;
 }
 
-
 }  // namespace trilemma

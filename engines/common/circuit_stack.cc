@@ -44,7 +44,6 @@ class SoftmaxKvMixer final : public TokenMixer {
   const float scale_;
 };
 
-
 class QkvCircuitMixer final : public Mixer {
  public:
   QkvCircuitMixer(const TensorMap& weights, int layer,
@@ -66,7 +65,8 @@ class QkvCircuitMixer final : public Mixer {
     s.Resize(r_count, d, qk, dv);
     prev.resize(r_count);
     for (int64_t r = 0; r < r_count; ++r) prev[r] = rows[r].fixed;
-    block_.ProjectNormed(x, r_count, prev.data(), &s);  // q, k: [R, qk]; v: [R, dv]
+    block_.ProjectNormed(x, r_count, prev.data(),
+                         &s);  // q, k: [R, qk]; v: [R, dv]
     for (int64_t r = 0; r < r_count; ++r) {
       const MixerRow& row = rows[r];
       MixerState state{.fixed = row.fixed + d,
@@ -153,9 +153,8 @@ std::unique_ptr<Engine> MakeCircuitStackEngine(v1::EngineInfo info,
   }
   stack.kv = std::move(mixers.kv);
   stack.block_tokens = info.block_tokens() > 0 ? info.block_tokens() : 16;
-  return std::make_unique<LayerStackEngine>(std::move(info), std::move(shared),
-                                            std::move(stack),
-                                            state_budget_bytes);
+  return std::make_unique<LayerStackEngine>(
+      std::move(info), std::move(shared), std::move(stack), state_budget_bytes);
 }
 
 }  // namespace trilemma

@@ -35,8 +35,8 @@ namespace trilemma {
 // The mixers of a circuit stack and how its sessions keep KV.
 struct MixerStack {
   std::vector<std::unique_ptr<TokenMixer>> mixers;  // mixers[l]: block l
-  KvPolicySpec kv;   // used when any mixer keeps_kv()
-  int kv_dim = 0;    // width of one key (and value) row
+  KvPolicySpec kv;  // used when any mixer keeps_kv()
+  int kv_dim = 0;   // width of one key (and value) row
 };
 
 // Softmax attention, per head, of q over the KV rows this block has written
@@ -48,8 +48,7 @@ std::unique_ptr<TokenMixer> MakeSoftmaxKvMixer(int heads, int head_dim);
 
 // `layers` softmax mixers of `heads` heads over KV rows of heads·head_dim,
 // kept by `kv`: full attention, windows and eviction differ only there.
-MixerStack SoftmaxKvStack(int layers, int heads, int head_dim,
-                          KvPolicySpec kv);
+MixerStack SoftmaxKvStack(int layers, int heads, int head_dim, KvPolicySpec kv);
 
 // A layer-stack Mixer of block `layer`'s QkvBlock around `core`: fixed state
 // [d token-shift floats | core's fixed floats], KV of width kv_dim when the

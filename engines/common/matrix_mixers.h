@@ -22,8 +22,8 @@
 #include "absl/status/status.h"
 #include "engines/common/knobs.h"
 #include "engines/common/lm_frame.h"
-#include "engines/common/token_mixer.h"
 #include "engines/common/tensor_map.h"
+#include "engines/common/token_mixer.h"
 #include "engines/ops/linear_recurrence.h"
 
 namespace trilemma {

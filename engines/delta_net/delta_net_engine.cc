@@ -6,7 +6,8 @@
 // far as later keys overlap theirs, so about d_k pairs stay clean. Per-step
 // compute and state are flat in context (efficient and compact).
 //
-// Forward pass for one step of B sessions (the layer stack, engines/common/circuit_stack.h):
+// Forward pass for one step of B sessions (the layer stack,
+// engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
 //     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
@@ -26,8 +27,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engines/common/matrix_mixers.h"
 #include "engines/common/circuit_stack.h"
+#include "engines/common/matrix_mixers.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"

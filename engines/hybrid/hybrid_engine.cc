@@ -48,8 +48,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engines/common/matrix_mixers.h"
 #include "engines/common/circuit_stack.h"
+#include "engines/common/matrix_mixers.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/hybrid/hybrid_mixers.h"

@@ -118,15 +118,17 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateKvEvictEngine(
   KvPolicySpec kv;
   kv.kept_tokens = p.kept();
   if (p.name == "sinks") {
-    kv.make = [p](KvBlockPool* pool, int layers, int kv_dim,
-                  int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
+    kv.make =
+        [p](KvBlockPool* pool, int layers, int kv_dim,
+            int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
       return std::make_unique<KvPolicyOf<SinkWindowKv>>(
           SinkWindowKv(pool, layers, kv_dim, block_tokens, p.sinks, p.window));
     };
   } else {
     kv.fixed_bytes = HeavyHitterKv::FixedBytes(p.budget);
-    kv.make = [p](KvBlockPool* pool, int layers, int kv_dim,
-                  int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
+    kv.make =
+        [p](KvBlockPool* pool, int layers, int kv_dim,
+            int block_tokens) -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
       absl::StatusOr<HeavyHitterKv> state = HeavyHitterKv::Create(
           pool, layers, kv_dim, block_tokens, p.budget, p.recent);
       if (!state.ok()) return state.status();

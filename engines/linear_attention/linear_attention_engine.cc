@@ -6,7 +6,8 @@
 // outnumber what d_φ dimensions can keep apart, their crosstalk drowns the
 // answer.
 //
-// Forward pass for one step of B sessions (the layer stack, engines/common/circuit_stack.h):
+// Forward pass for one step of B sessions (the layer stack,
+// engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
 //     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
@@ -32,8 +33,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engines/common/matrix_mixers.h"
 #include "engines/common/circuit_stack.h"
+#include "engines/common/matrix_mixers.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/registry.h"

@@ -101,9 +101,9 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMambaEngine(
   knobs.RecordIn(&info);
   auto shared = std::make_shared<const TensorMap>(std::move(weights));
   LayerStack stack = MambaStack(*shared, shape);
-  return std::make_unique<LayerStackEngine>(
-      std::move(info), std::move(shared), std::move(stack),
-      spec.state_budget_bytes);
+  return std::make_unique<LayerStackEngine>(std::move(info), std::move(shared),
+                                            std::move(stack),
+                                            spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

@@ -78,5 +78,4 @@ int64_t SelectiveSsmMixer::Flops(int64_t /*held*/) const {
          ops::SelectiveScanFlops(di, n) + 2 * di * d;
 }
 
-
 }  // namespace trilemma

@@ -63,5 +63,4 @@ int64_t Ffn::Flops() const {
   return mats * 2 * int64_t{d_} * ff_;
 }
 
-
 }  // namespace trilemma

@@ -6,14 +6,14 @@
 namespace trilemma {
 
 KvPolicySpec PagedKvPolicy() {
-  return {.make = [](KvBlockPool* pool, int layers, int kv_dim,
-                     int block_tokens)
-              -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
-            return std::make_unique<KvPolicyOf<PagedKvCache>>(
-                PagedKvCache(pool, layers, kv_dim, block_tokens));
-          },
-          .kept_tokens = 0,
-          .fixed_bytes = 0};
+  return {
+      .make = [](KvBlockPool* pool, int layers, int kv_dim, int block_tokens)
+          -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
+        return std::make_unique<KvPolicyOf<PagedKvCache>>(
+            PagedKvCache(pool, layers, kv_dim, block_tokens));
+      },
+      .kept_tokens = 0,
+      .fixed_bytes = 0};
 }
 
 KvPolicySpec RingWindowKvPolicy(int64_t window) {

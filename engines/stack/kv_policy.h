@@ -121,8 +121,7 @@ class KvPolicyOf final : public KvPolicy {
       return false;
     }
   }
-  void ObserveAttention(int layer, const float* probs,
-                        int64_t slots) override {
+  void ObserveAttention(int layer, const float* probs, int64_t slots) override {
     if constexpr (requires { State::kWantsAttention; }) {
       state_.ObserveAttention(layer, probs, slots);
     }

@@ -119,8 +119,8 @@ absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::NewSession() const {
   if (!fixed.ok()) return fixed.status();
   std::unique_ptr<KvPolicy> kv;
   if (stack_.kv.make) {
-    absl::StatusOr<std::unique_ptr<KvPolicy>> made = stack_.kv.make(
-        pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens);
+    absl::StatusOr<std::unique_ptr<KvPolicy>> made =
+        stack_.kv.make(pool_.get(), kv_layers_, kv_dim_, stack_.block_tokens);
     if (!made.ok()) return made.status();
     kv = *std::move(made);
   }

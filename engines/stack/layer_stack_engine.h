@@ -20,9 +20,9 @@
 // layer per KV-keeping mixer.
 //
 // Example:
-//   LayerStack stack{.frame = frame, .kv = PagedKvPolicy(), .block_tokens = 16};
-//   stack.blocks.push_back(std::move(block));
-//   auto engine = std::make_unique<LayerStackEngine>(
+//   LayerStack stack{.frame = frame, .kv = PagedKvPolicy(), .block_tokens =
+//   16}; stack.blocks.push_back(std::move(block)); auto engine =
+//   std::make_unique<LayerStackEngine>(
 //       std::move(info), std::move(weights), std::move(stack), budget);
 //
 // Thread-safe like every Engine: immutable after construction.

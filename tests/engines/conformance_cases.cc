@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <cstdlib>
+#include <random>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -128,8 +128,9 @@ EngineSpec CaseSpec(const ConformanceCase& c) {
   // Unset (outside ctest), the path is relative and the load fails with
   // NOT_FOUND naming it.
   const char* root = std::getenv("TRILEMMA_TEST_CHECKPOINTS");
-  spec.checkpoint = absl::StrCat(root != nullptr ? root : "TRILEMMA_TEST_CHECKPOINTS-unset",
-                                 "/", c.checkpoint);
+  spec.checkpoint =
+      absl::StrCat(root != nullptr ? root : "TRILEMMA_TEST_CHECKPOINTS-unset",
+                   "/", c.checkpoint);
   return spec;
 }
 
