@@ -1,11 +1,12 @@
 // Every Prometheus metric family the server exports, defined in one place.
 //
 // ServerMetrics owns a prometheus::Registry holding the `trilemma_*` families
-// of DESIGN.md ("Metrics"). Each hosted engine resolves its label children
-// once (ForEngine) into an EngineMetrics of plain references, so the hot path
-// (the engine's scheduler thread) never looks a label set up again.
-// Every family is labelled by `engine` (bounded by the config); none carries a
-// request id. Units are base units (seconds, bytes, FLOPs, tokens).
+// of docs/engines.md and the README ("Monitoring"). Each hosted engine resolves
+// its label children once (ForEngine) into an EngineMetrics of plain
+// references, so the hot path (the engine's scheduler thread) never looks a
+// label set up again. Every family is labelled by `engine` (bounded by the
+// config); none carries a request id. Units are base units (seconds, bytes,
+// FLOPs, tokens).
 //
 // Example:
 //   ServerMetrics metrics;

@@ -319,6 +319,9 @@ class EngineScheduler {
   // comes sooner).
   double decode_step_seconds_ = 0.0;
   double queued_wait_seconds_ = 0.0;
+  // How long a measured admission wait is used to refuse requests whose
+  // deadline comes sooner.
+  static constexpr absl::Duration kQueuedWaitMemory = absl::Seconds(10);
   absl::Time queued_wait_updated_ = absl::InfinitePast();
   // Heap trimming once the loop goes idle after work (at most once a
   // second).

@@ -1,6 +1,7 @@
 // EngineScheduler's turn logic: starting a turn (limits over its inputs),
 // chunked prefill, the batched decode step, sampling and finishing a turn
-// with its summary. The loop, admission and lifecycle are in scheduler.cc.
+// with its summary. The loop and lifecycle are in scheduler.cc, admission
+// in scheduler_admission.cc.
 #include <algorithm>
 #include <cmath>
 #include <utility>

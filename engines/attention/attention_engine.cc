@@ -2,8 +2,8 @@
 // cache, so recall holds at any context length while per-step compute and
 // state grow linearly with it — the "recall" corner alone.
 //
-// Preset "circuit" (DESIGN.md): q = β·x_t, k = x_{t-1}, v = x_t over the
-// codebook, so a query with key code E[k_i] attends to the position where
+// Preset "circuit" (README, "Engines"): q = β·x_t, k = x_{t-1}, v = x_t over
+// the codebook, so a query with key code E[k_i] attends to the position where
 // v_i followed k_i and reads back E[v_i]; Wo = out_gain·I lifts the answer
 // above the query's own code in the tied readout.
 //

@@ -29,7 +29,8 @@ namespace trilemma {
 struct CommonKnobs {
   int d_model = 128;
   int vocab = 8192;
-  // Blocks stacked; only block 0 carries the circuit (DESIGN.md `depth`).
+  // Blocks stacked; only block 0 carries the circuit (the `depth` knob, README
+  // "Engines").
   int depth = 1;
   // "circuit": closed-form recall weights; "random": small random weights
   // (for reference checks of the general math).

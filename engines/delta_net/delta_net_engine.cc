@@ -17,7 +17,7 @@
 //     h += o · Woᵀ                                        [B, d]
 //   logits = RmsNorm(h) · Eᵀ                              [B, V]
 //
-// Preset "circuit" (DESIGN.md): q = P·x_t, k = P·x_{t-1}, v = x_t (P drops
+// Preset "circuit" (README, "Engines"): q = P·x_t, k = P·x_{t-1}, v = x_t (P drops
 // the bias channel; a JL projection when qk_dim < d-1), Wo = out_gain·I, so
 // each value position writes E[v_i] under the key E[k_i].
 //

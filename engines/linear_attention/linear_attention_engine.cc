@@ -22,7 +22,7 @@
 // φ(q)·φ(k) = q·k + (q·k)²/2 — no constant term unless normalize=1, which
 // adds the constant 1 (weights 1 + s + s²/2 ≥ 1/2).
 //
-// Preset "circuit" (DESIGN.md): q = g·P·x_t, k = g·P·x_{t-1}, v = x_t with
+// Preset "circuit" (README, "Engines"): q = g·P·x_t, k = g·P·x_{t-1}, v = x_t with
 // P the identity (qk_dim ≥ d-1) or a JL projection, Wo = out_gain·I; a query
 // with E[k_i] then reads Σ_j K(q, k_j) E[v_j], the stored answer plus
 // crosstalk from every other pair.

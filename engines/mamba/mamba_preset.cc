@@ -1,5 +1,5 @@
 // The mamba recall circuit, built through a standard Mamba block's
-// nonlinearities (DESIGN.md "Built-in models"):
+// nonlinearities (README, "Engines": the recall circuit):
 //
 // - in_proj copies the normed token code into two channel groups of the inner
 //   width, scaled by in_scale so SiLU(u) ≈ u/2 (its near-linear region);
