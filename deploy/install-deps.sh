@@ -22,6 +22,8 @@ build_pkgs=(
   nlohmann-json3-dev
   # server/auth.cc: SHA-256 of tokens, PEM checks of TLS files
   libssl-dev
+  # server/metrics_exposer.cc: /metrics over HTTP(S)
+  libcpp-httplib-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
@@ -38,8 +40,8 @@ test_pkgs=(
   clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev
 )
 runtime_pkgs=(
-  libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
-  libprometheus-cpp-core1.0 libssl3 ca-certificates
+  libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-core1.0
+  libcpp-httplib0.11 libssl3 ca-certificates
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -117,6 +117,15 @@ ABSL_FLAG(int32_t, metrics_threads, 16,
 ABSL_FLAG(absl::Duration, metrics_request_timeout, absl::Seconds(2),
           "How long /metrics waits for a connection's request (and idles "
           "between keep-alive requests) before closing it.");
+ABSL_FLAG(std::string, metrics_tls_cert_file, "",
+          "PEM certificate chain of the /metrics port; with "
+          "--metrics_tls_key_file it serves HTTPS only. Re-read at the first "
+          "handshake after the file changes (often the --tls_cert_file).");
+ABSL_FLAG(std::string, metrics_tls_key_file, "",
+          "PEM private key for --metrics_tls_cert_file.");
+ABSL_FLAG(std::string, metrics_tls_client_ca_file, "",
+          "PEM CA bundle: scrapers of /metrics must present a certificate it "
+          "signed (mutual TLS; Prometheus' tls_config cert_file/key_file).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain of the gRPC port; with --tls_key_file turns "
           "TLS on. The files are watched: replaced certificates serve new "
@@ -218,6 +227,10 @@ int main(int argc, char** argv) {
   options.metrics_threads = absl::GetFlag(FLAGS_metrics_threads);
   options.metrics_request_timeout =
       absl::GetFlag(FLAGS_metrics_request_timeout);
+  options.metrics_tls = {
+      .cert_file = absl::GetFlag(FLAGS_metrics_tls_cert_file),
+      .key_file = absl::GetFlag(FLAGS_metrics_tls_key_file),
+      .client_ca_file = absl::GetFlag(FLAGS_metrics_tls_client_ca_file)};
   options.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert_file),
                  .key_file = absl::GetFlag(FLAGS_tls_key_file),
                  .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file),

@@ -1,17 +1,8 @@
 #include "server/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <exception>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "prometheus/exposer.h"
 
 namespace trilemma {
 namespace {
@@ -349,71 +340,6 @@ prometheus::Family<prometheus::Counter>& ServerMetrics::auth_failures() {
 
 prometheus::Family<prometheus::Counter>& ServerMetrics::quota_rejections() {
   return families_->quota_rejections;
-}
-
-absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
-    const std::string& address,
-    const std::shared_ptr<prometheus::Registry>& registry, int threads,
-    absl::Duration request_timeout) {
-  std::unique_ptr<prometheus::Exposer> exposer;
-  const std::string timeout_ms = absl::StrCat(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(request_timeout)));
-  // civetweb gives each accepted connection to one worker until it closes:
-  // with one worker, one idle client stalled every scrape for civetweb's
-  // default 30 s. Several workers, a bounded wait for a request
-  // (request_timeout_ms) and short keep-alive idling keep a few idle or slow
-  // clients from starving Prometheus; the listen backlog queues the rest.
-  std::vector<std::string> options = {
-      "listening_ports",       address,
-      "num_threads",           absl::StrCat(std::max(1, threads)),
-      "request_timeout_ms",    timeout_ms,
-      "keep_alive_timeout_ms", timeout_ms,
-      "enable_keep_alive",     "yes"};
-  // No linger_timeout_ms = 0: that closes with a TCP reset, which discards
-  // the unsent tail of a large page (a reset mid-scrape).
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(std::move(options));
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "metrics_listen: cannot serve metrics on '", address, "': ", e.what()));
-  }
-  exposer->RegisterCollectable(registry);
-  const std::vector<int> ports = exposer->GetListeningPorts();
-  const int port = ports.empty() ? 0 : ports.front();
-  return std::unique_ptr<MetricsExposer>(
-      new MetricsExposer(std::move(exposer), port));
-}
-
-MetricsExposer::MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer,
-                               int port)
-    : exposer_(std::move(exposer)), port_(port) {}
-
-MetricsExposer::~MetricsExposer() {
-  // civetweb's listener polls with a 2 s quantum and sees its stop flag only
-  // between polls; connecting to it wakes the poll, so stopping takes
-  // milliseconds instead of up to 2 s.
-  std::atomic<bool> stopped{false};
-  std::thread waker([this, &stopped] {
-    while (!stopped.load()) {
-      const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      if (fd >= 0) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        // Failure is fine: the listener may already be gone.
-        static_cast<void>(
-            connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)));
-        close(fd);
-      }
-      for (int i = 0; i < 20 && !stopped.load(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-  });
-  exposer_.reset();
-  stopped.store(true);
-  waker.join();
 }
 
 }  // namespace trilemma

@@ -40,10 +40,6 @@
 #include "prometheus/registry.h"
 #include "trilemma/v1/engine_info.pb.h"
 
-namespace prometheus {
-class Exposer;
-}
-
 namespace trilemma {
 
 // How a request (a Generate call or one Session turn/open) ended; the
@@ -149,30 +145,6 @@ class ServerMetrics {
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<EngineMetrics>> engines_
       ABSL_GUARDED_BY(mu_);
-};
-
-// Serves a registry over HTTP at /metrics (prometheus-cpp's civetweb).
-class MetricsExposer {
- public:
-  // Binds `address` ("host:port"; port 0 picks a free one) and serves with
-  // `threads` workers, each connection limited to `request_timeout` per
-  // request and `keep_alive` idle between requests, so idle or slow
-  // connections cannot hold every worker (docs/security.md).
-  // UNAVAILABLE naming the address when it cannot bind.
-  static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
-      const std::string& address,
-      const std::shared_ptr<prometheus::Registry>& registry, int threads = 16,
-      absl::Duration request_timeout = absl::Seconds(2));
-  ~MetricsExposer();
-
-  // The bound port.
-  int port() const { return port_; }
-
- private:
-  MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer, int port);
-
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_;
 };
 
 }  // namespace trilemma

@@ -105,7 +105,8 @@ absl::StatusOr<std::unique_ptr<TrilemmaServer>> TrilemmaServer::Start(
     absl::StatusOr<std::unique_ptr<MetricsExposer>> exposer =
         MetricsExposer::Start(
             options.metrics_listen, server->metrics_->registry(),
-            options.metrics_threads, options.metrics_request_timeout);
+            options.metrics_threads, options.metrics_request_timeout,
+            options.metrics_tls);
     if (!exposer.ok()) return exposer.status();
     server->exposer_ = *std::move(exposer);
     server->metrics_address_ = absl::StrCat(HostOf(options.metrics_listen), ":",

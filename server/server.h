@@ -25,6 +25,7 @@
 #include "server/auth.h"
 #include "server/engine_host.h"
 #include "server/metrics.h"
+#include "server/metrics_exposer.h"
 #include "server/quota.h"
 #include "server/scheduler.h"
 #include "server/service.h"
@@ -39,6 +40,9 @@ struct ServerOptions {
   // /metrics workers and per-request timeout (MetricsExposer::Start).
   int metrics_threads = 16;
   absl::Duration metrics_request_timeout = absl::Seconds(2);
+  // TLS of the /metrics port (HTTPS only when cert_file/key_file are set;
+  // client certificates when client_ca_file is); watched per handshake.
+  TlsOptions metrics_tls;
   // TLS of the gRPC port; plaintext without cert_file/key_file.
   TlsOptions tls;
   // "client_name token" lines; empty: no authentication. Requires TLS.

@@ -35,10 +35,8 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   dt.resize(r_count * di);
   y.resize(r_count * di);
 
-  ops::Linear(x, r_count, d, w_.in_proj, 2 * di, xz.data());  // [R, 2·di]
-  if (w_.in_proj_bias != nullptr) {
-    ops::AddBias(w_.in_proj_bias, r_count, 2 * di, xz.data());
-  }
+  ops::Linear(x, r_count, d, w_.in_proj, 2 * di, xz.data(), w_.in_proj_bias,
+              ops::Activation::kNone);  // [R, 2·di]
   // Conv in row order (each row shifts its session's window), then SiLU.
   for (int64_t r = 0; r < r_count; ++r) {
     float* ur = &u[r * di];
@@ -50,9 +48,8 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   for (int64_t r = 0; r < r_count; ++r) {
     ops::Copy(&dbc[r * proj], &dt_in[r * rank], rank);
   }
-  ops::Linear(dt_in.data(), r_count, rank, w_.dt_proj, di,
-              dt.data());  // [R, di]
-  ops::AddBias(w_.dt_bias, r_count, di, dt.data());
+  ops::Linear(dt_in.data(), r_count, rank, w_.dt_proj, di, dt.data(),
+              w_.dt_bias, ops::Activation::kNone);  // [R, di]
   for (float& v : dt) v = ops::Softplus(v);
   // The scan in row order over each session's h.
   for (int64_t r = 0; r < r_count; ++r) {
@@ -64,10 +61,8 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
     const float* z = &xz[r * 2 * di + di];
     for (int c = 0; c < di; ++c) yr[c] *= ops::Silu(z[c]);
   }
-  ops::Linear(y.data(), r_count, di, w_.out_proj, d, out);  // [R, d]
-  if (w_.out_proj_bias != nullptr) {
-    ops::AddBias(w_.out_proj_bias, r_count, d, out);
-  }
+  ops::Linear(y.data(), r_count, di, w_.out_proj, d, out, w_.out_proj_bias,
+              ops::Activation::kNone);  // [R, d]
 }
 
 int64_t SelectiveSsmMixer::Flops(int64_t /*held*/) const {

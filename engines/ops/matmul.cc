@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <tuple>
+#include <unordered_map>
 
 #include "absl/container/flat_hash_map.h"
 #include "engines/engine.h"
@@ -13,10 +14,10 @@
 namespace trilemma::ops {
 namespace {
 
-// Shape key: rows, inner, cols, whether b is stored transposed ([n][k]), and
+// Shape key: rows, inner, cols, whether b is stored transposed ([n][k]),
 // the team size the primitive was created for (oneDNN picks its blocking for
-// the threads it may use).
-using Shape = std::tuple<int64_t, int64_t, int64_t, bool, int>;
+// the threads it may use), whether it adds a bias, and its activation.
+using Shape = std::tuple<int64_t, int64_t, int64_t, bool, int, bool, int>;
 
 // oneDNN parallelises each matmul with OpenMP. Our matmuls are small (a
 // batch of rows against d×d or V×d weights) and every engine's scheduler runs
@@ -46,7 +47,8 @@ ThreadContext& Context() {
 }
 
 void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
-         int64_t n, bool b_transposed) {
+         int64_t n, bool b_transposed, const float* bias = nullptr,
+         Activation act = Activation::kNone) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   ThreadContext& ctx = Context();
@@ -54,19 +56,38 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
   // b_transposed: physical [n][k] (PyTorch weights), logical [k][n].
   dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
   dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
-  const Shape shape{m, k, n, b_transposed, ctx.threads};
+  dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
+  const Shape shape{m,
+                    k,
+                    n,
+                    b_transposed,
+                    ctx.threads,
+                    bias != nullptr,
+                    static_cast<int>(act)};
   auto it = ctx.primitives.find(shape);
   if (it == ctx.primitives.end()) {
-    dnnl::matmul::desc desc(a_md, b_md, c_md);
-    dnnl::matmul::primitive_desc pd(desc, ctx.engine);
+    dnnl::primitive_attr attr;
+    if (act == Activation::kGeluErf) {
+      dnnl::post_ops post;
+      post.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+      attr.set_post_ops(post);
+    }
+    dnnl::matmul::desc desc =
+        bias != nullptr ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
+                        : dnnl::matmul::desc(a_md, b_md, c_md);
+    dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine);
     it = ctx.primitives.emplace(shape, dnnl::matmul(pd)).first;
   }
   dnnl::memory a_mem(a_md, ctx.engine, const_cast<float*>(a));
   dnnl::memory b_mem(b_md, ctx.engine, const_cast<float*>(b));
   dnnl::memory c_mem(c_md, ctx.engine, c);
-  it->second.execute(ctx.stream, {{DNNL_ARG_SRC, a_mem},
-                                  {DNNL_ARG_WEIGHTS, b_mem},
-                                  {DNNL_ARG_DST, c_mem}});
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  if (bias != nullptr) {
+    args.emplace(DNNL_ARG_BIAS,
+                 dnnl::memory(bias_md, ctx.engine, const_cast<float*>(bias)));
+  }
+  it->second.execute(ctx.stream, args);
   ctx.stream.wait();
 }
 
@@ -82,6 +103,13 @@ void Linear(const float* x, int64_t rows, int64_t in, const float* w,
             int64_t out, float* y) {
   CountFlops(LinearFlops(rows, in, out));
   Run(x, w, y, rows, in, out, /*b_transposed=*/true);
+}
+
+void Linear(const float* x, int64_t rows, int64_t in, const float* w,
+            int64_t out, float* y, const float* bias, Activation act) {
+  CountFlops(LinearFlops(rows, in, out) + (bias != nullptr ? rows * out : 0) +
+             (act == Activation::kGeluErf ? 5 * rows * out : 0));
+  Run(x, w, y, rows, in, out, /*b_transposed=*/true, bias, act);
 }
 
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,

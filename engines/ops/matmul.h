@@ -20,6 +20,18 @@ namespace trilemma::ops {
 void Linear(const float* x, int64_t rows, int64_t in, const float* w,
             int64_t out, float* y);
 
+// What a fused Linear applies after the bias.
+enum class Activation {
+  kNone,
+  kGeluErf,  // x·Φ(x) with the exact erf (GPT-NeoX's "gelu")
+};
+
+// y[rows, out] = act(x[rows, in] · w[out, in]ᵀ + bias[out]) in one oneDNN
+// primitive (bias may be null). FLOPs as Linear + AddBias + GeluErf count
+// them, so fusing does not change what an engine reports.
+void Linear(const float* x, int64_t rows, int64_t in, const float* w,
+            int64_t out, float* y, const float* bias, Activation act);
+
 // c[m, n] = a[m, k] · b[k, n], all row-major (the plain oneDNN matmul the
 // benchmarks compare the readout with).
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,

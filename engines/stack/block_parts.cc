@@ -44,18 +44,18 @@ Ffn Ffn::SwiGlu(int d, int ff, const float* w_gate, const float* w_up,
 void Ffn::Forward(const float* x, int64_t rows, float* out) const {
   thread_local std::vector<float> up, gate;
   up.resize(rows * ff_);
-  ops::Linear(x, rows, d_, w_up_, ff_, up.data());  // [R, ff]
   if (kind_ == Kind::kGeluMlp) {
-    if (b_up_ != nullptr) ops::AddBias(b_up_, rows, ff_, up.data());
-    ops::GeluErf(up.data(), rows * ff_);
+    ops::Linear(x, rows, d_, w_up_, ff_, up.data(), b_up_,
+                ops::Activation::kGeluErf);  // [R, ff]
   } else {
+    ops::Linear(x, rows, d_, w_up_, ff_, up.data());  // [R, ff]
     gate.resize(rows * ff_);
     ops::Linear(x, rows, d_, w_gate_, ff_, gate.data());  // [R, ff]
     ops::SiluMul(gate.data(), up.data(), rows * ff_);
     up.swap(gate);
   }
-  ops::Linear(up.data(), rows, ff_, w_down_, d_, out);  // [R, d]
-  if (b_down_ != nullptr) ops::AddBias(b_down_, rows, d_, out);
+  ops::Linear(up.data(), rows, ff_, w_down_, d_, out, b_down_,
+              ops::Activation::kNone);  // [R, d]
 }
 
 int64_t Ffn::Flops() const {
