@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engines/ops/matmul.h"
+#include "engines/ops/parallel.h"
 #include "engines/ops/vector_ops.h"
 
 namespace trilemma {
@@ -21,7 +22,7 @@ void RotaryAttentionMixer::Forward(const float* x,
   const int64_t r_count = static_cast<int64_t>(rows.size());
   const int d = config_.d_model, hd = config_.head_dim;
   const int q_dim = config_.heads * hd, kv_dim = config_.kv_heads * hd;
-  thread_local std::vector<float> qkv, q, k, v, o, scores, cos_sin;
+  thread_local std::vector<float> qkv, q, k, v, o, cos_sin;
   q.resize(r_count * q_dim);
   k.resize(r_count * kv_dim);
   v.resize(r_count * kv_dim);
@@ -53,8 +54,18 @@ void RotaryAttentionMixer::Forward(const float* x,
     if (w_.v_bias != nullptr)
       ops::AddBias(w_.v_bias, r_count, kv_dim, v.data());
   }
-  // The sequential core: row r's key is stored before row r+1 attends.
-  for (int64_t r = 0; r < r_count; ++r) {
+  // The core: row r's key is stored before row r attends. When no row's
+  // write lands on a slot an earlier row of its session reads (decode rows
+  // of distinct sessions; a paged prefill chunk), all writes go first and
+  // the rows attend in parallel; a ring wrapping inside a chunk stays in
+  // row order.
+  bool independent = true;
+  for (int64_t r = 1; r < r_count; ++r) {
+    if (rows[r].kv == rows[r - 1].kv && rows[r].slot < rows[r - 1].held) {
+      independent = false;
+    }
+  }
+  auto store = [&](int64_t r) {
     const MixerRow& row = rows[r];
     float* qr = &q[r * q_dim];
     float* kr = &k[r * kv_dim];
@@ -65,10 +76,23 @@ void RotaryAttentionMixer::Forward(const float* x,
     }
     ops::Copy(kr, row.kv->Key(row.kv_layer, row.slot), kv_dim);
     ops::Copy(&v[r * kv_dim], row.kv->Value(row.kv_layer, row.slot), kv_dim);
+  };
+  auto attend = [&](int64_t r) {
+    const MixerRow& row = rows[r];
+    thread_local std::vector<float> scores;
     scores.resize(row.held);
-    ops::AttendGrouped(qr, config_.heads, config_.kv_heads, hd, scale_, *row.kv,
-                       row.kv_layer, row.held, scores.data(),
+    ops::AttendGrouped(&q[r * q_dim], config_.heads, config_.kv_heads, hd,
+                       scale_, *row.kv, row.kv_layer, row.held, scores.data(),
                        &o[r * q_dim]);  // [H·hd]
+  };
+  if (independent) {
+    for (int64_t r = 0; r < r_count; ++r) store(r);
+    ops::ParallelFor(r_count, attend);
+  } else {
+    for (int64_t r = 0; r < r_count; ++r) {
+      store(r);
+      attend(r);
+    }
   }
   ops::Linear(o.data(), r_count, q_dim, w_.o, d, out);  // [R, d]
   if (w_.o_bias != nullptr) ops::AddBias(w_.o_bias, r_count, d, out);

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "engines/engine.h"
+#include "engines/ops/parallel.h"
 #include "engines/ops/work_counter.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -92,6 +93,8 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
 }
 
 }  // namespace
+
+int StepThreads() { return Context().threads; }
 
 void SetThreads(int threads) {
   ThreadContext& ctx = Context();

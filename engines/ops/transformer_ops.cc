@@ -84,9 +84,12 @@ void Rotary::Apply(const float* cos_sin, int heads, float* x) const {
   }
 }
 
-void AttendGrouped(const float* q, int q_heads, int kv_heads, int head_dim,
-                   float scale, const KvBlockTable& kv, int layer,
-                   int64_t slots, float* scores, float* out) {
+// The score and value loops are most of a long-context step: built for
+// AVX-512 and AVX2 as well as the SSE2 baseline, picked at load time.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void AttendGrouped(
+    const float* q, int q_heads, int kv_heads, int head_dim, float scale,
+    const KvBlockTable& kv, int layer, int64_t slots, float* scores,
+    float* out) {
   const int kv_dim = kv.kv_dim();
   const int block_tokens = kv.block_tokens();
   const int group = q_heads / kv_heads;
