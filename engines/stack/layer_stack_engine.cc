@@ -255,7 +255,8 @@ absl::Status LayerStackEngine::Prefill(Session* s,
         PrefillChunk(session, tokens.subspan(begin, n), out);
     if (!ran.ok()) return ran.status();
     if (*ran) continue;
-    // A policy that must see each token's attention first: one at a time.
+    // A policy that must see each token's attention first (heavy hitters)
+    // or store each leaving token first (an external store): one at a time.
     return Engine::Prefill(s, tokens.subspan(begin), logits);
   }
   return absl::OkStatus();
