@@ -13,10 +13,14 @@
 namespace trilemma::ops {
 namespace {
 
-// Shape key: rows, inner, cols, whether b is stored transposed ([n][k]), and
-// the team size the primitive was created for (oneDNN picks its blocking for
-// the threads it may use).
-using Shape = std::tuple<int64_t, int64_t, int64_t, bool, int>;
+// Shape key: inner, cols, whether b is stored transposed ([n][k]), and the
+// team size the primitive was created for (oneDNN picks its blocking for the
+// threads it may use). The row count is a runtime dimension, so one primitive
+// per weight matrix serves every batch and chunk size: a primitive per row
+// count (60-110 KB of kernels and descriptors each) grew without bound with
+// the batch and prefill-chunk sizes a server meets, about 100 MB over a soak
+// (docs/overload.md), and stayed.
+using Shape = std::tuple<int64_t, int64_t, bool, int>;
 
 // oneDNN parallelises each matmul with OpenMP. Our matmuls are small (a
 // batch of rows against d×d or V×d weights) and every engine's scheduler runs
@@ -54,10 +58,14 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
   // b_transposed: physical [n][k] (PyTorch weights), logical [k][n].
   dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
   dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
-  const Shape shape{m, k, n, b_transposed, ctx.threads};
+  const Shape shape{k, n, b_transposed, ctx.threads};
   auto it = ctx.primitives.find(shape);
   if (it == ctx.primitives.end()) {
-    dnnl::matmul::desc desc(a_md, b_md, c_md);
+    const dnnl::memory::desc any_rows_a({DNNL_RUNTIME_DIM_VAL, k}, dt::f32,
+                                        tag::ab);
+    const dnnl::memory::desc any_rows_c({DNNL_RUNTIME_DIM_VAL, n}, dt::f32,
+                                        tag::ab);
+    dnnl::matmul::desc desc(any_rows_a, b_md, any_rows_c);
     dnnl::matmul::primitive_desc pd(desc, ctx.engine);
     it = ctx.primitives.emplace(shape, dnnl::matmul(pd)).first;
   }
