@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engines/state/kv_block_pool.h"
 
 namespace trilemma {
 
@@ -21,6 +22,15 @@ absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
 absl::StatusOr<std::unique_ptr<Session>> Engine::Fork(const Session&) const {
   return absl::UnimplementedError(
       absl::StrCat("engine '", info().name(), "' cannot fork sessions"));
+}
+
+StateBudget Engine::budget() const {
+  const KvBlockPool& p = pool();
+  return {.budget_bytes = p.budget_bytes(),
+          .block_bytes = p.block_bytes(),
+          .used_bytes = p.used_bytes(),
+          .used_blocks = p.used_blocks(),
+          .total_blocks = p.total_blocks()};
 }
 
 }  // namespace trilemma

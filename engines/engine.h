@@ -41,6 +41,22 @@ struct StepCost {
   int64_t bytes = 0;
 };
 
+// A read-only snapshot of an engine's state budget and what of it sessions
+// hold: what the server needs to admit, preempt and report, without seeing
+// the pool itself (docs/overload.md).
+//
+// Example:
+//   const StateBudget b = engine->budget();
+//   bool fits = b.free_bytes() >= 4 * b.block_bytes;
+struct StateBudget {
+  int64_t budget_bytes = 0;  // the whole budget
+  int64_t block_bytes = 0;   // the unit sessions grow by
+  int64_t used_bytes = 0;    // held by live sessions now
+  int64_t used_blocks = 0;
+  int64_t total_blocks = 0;  // budget_bytes / block_bytes
+  int64_t free_bytes() const { return budget_bytes - used_bytes; }
+};
+
 // One sequence's state. Owned by one request and touched by one thread at a
 // time (the engine's scheduler thread); not thread-safe. Destroying a session
 // returns all its state to the engine's KvBlockPool; the session must not
@@ -119,6 +135,10 @@ class Engine {
 
   // The pool all sessions of this engine draw from.
   virtual const KvBlockPool& pool() const = 0;
+
+  // The pool's budget and usage now (thread-safe, like the pool). The
+  // server's view of the budget: it never sees the pool.
+  StateBudget budget() const;
 
   // The weights as named tensors, for reference checks and loaders.
   virtual const class TensorMap& weights() const = 0;

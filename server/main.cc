@@ -255,16 +255,9 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_prefill_time_share);
   options.scheduler.max_context_tokens =
       absl::GetFlag(FLAGS_max_context_tokens);
-  {
-    const int64_t message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-    options.max_message_bytes =
-        message_bytes < 0
-            ? trilemma::MessageBytesForContext(
-                  options.scheduler.max_context_tokens > 0
-                      ? options.scheduler.max_context_tokens
-                      : int64_t{1} << 20)
-            : static_cast<int>(std::min<int64_t>(message_bytes, 1 << 30));
-  }
+  options.max_message_bytes =
+      trilemma::ResolveMaxMessageBytes(absl::GetFlag(FLAGS_max_message_bytes),
+                                       options.scheduler.max_context_tokens);
   options.scheduler.max_queue_wait = absl::GetFlag(FLAGS_max_queue_wait);
   options.scheduler.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.scheduler.engine_threads = absl::GetFlag(FLAGS_engine_threads);

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "engines/ops/vector_ops.h"
+#include "common/argmax.h"
 
 namespace trilemma {
 
@@ -24,7 +24,7 @@ absl::Status ValidateSampling(const v1::Sampling& sampling,
 
 int32_t Argmax(absl::Span<const float> logits) {
   return static_cast<int32_t>(
-      ops::Argmax(logits.data(), static_cast<int64_t>(logits.size())));
+      ArgmaxOf(logits.data(), static_cast<int64_t>(logits.size())));
 }
 
 Sampler::Sampler(const v1::Sampling& sampling)

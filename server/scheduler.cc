@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engines/state/kv_block_pool.h"
 
 namespace trilemma {
 namespace {
@@ -114,7 +113,12 @@ double EngineScheduler::PrefillTimeBudget(int64_t decoding) const {
   }
   int64_t active = 0;
   for (const Sequence* a : admitted_) {
-    active += !a->retired && (a->turn || a->recomputing()) ? 1 : 0;
+    const SequenceState st = a->state();
+    active += st == SequenceState::kPrefilling ||
+                      st == SequenceState::kDecoding ||
+                      st == SequenceState::kRecomputing
+                  ? 1
+                  : 0;
   }
   if (decoding == 0 && active <= 1 && waiting_.empty()) {
     // Alone: full speed, in slices short enough that a request arriving
@@ -128,7 +132,7 @@ double EngineScheduler::PrefillTimeBudget(int64_t decoding) const {
 
 int64_t EngineScheduler::ExternalBudget() const {
   const int64_t budget = options_.external_budget_bytes;
-  return budget < 0 ? engine_->pool().budget_bytes() : budget;
+  return budget < 0 ? engine_->budget().budget_bytes : budget;
 }
 
 int64_t EngineScheduler::ExternalUsed() const {
@@ -382,13 +386,13 @@ void EngineScheduler::Apply(Command c) {
     }
     case Command::Kind::kTurn: {
       auto it = sequences_.find(c.id);
-      if (it == sequences_.end() || it->second->retired) return;
+      if (it == sequences_.end() || it->second->retired()) return;
       it->second->queued_turns.emplace_back(std::move(*c.turn), c.at);
       return;
     }
     case Command::Kind::kStop: {
       auto it = sequences_.find(c.id);
-      if (it == sequences_.end() || it->second->retired) return;
+      if (it == sequences_.end() || it->second->retired()) return;
       Sequence* s = it->second.get();
       if (s->turn) FinishTurn(s, v1::CANCELLED, "stopped by the client");
       // Turns queued before the stop end too, each with its one reply.
@@ -402,9 +406,9 @@ void EngineScheduler::Apply(Command c) {
     }
     case Command::Kind::kClose: {
       auto it = sequences_.find(c.id);
-      if (it == sequences_.end() || it->second->retired) return;
+      if (it == sequences_.end() || it->second->retired()) return;
       Sequence* s = it->second.get();
-      if (!s->opened) {
+      if (!s->opened()) {
         Fail(s, absl::CancelledError("session closed before admission"));
         return;
       }
@@ -424,8 +428,8 @@ void EngineScheduler::Apply(Command c) {
 }
 
 void EngineScheduler::Retire(Sequence* s, absl::Status status) {
-  if (s->retired) return;
-  s->retired = true;
+  if (s->retired()) return;
+  s->SetState(SequenceState::kRetired);
   ReleaseOpenStream(s);
   s->turn.reset();
   s->session.reset();  // gives the state back to the pool now
@@ -433,7 +437,7 @@ void EngineScheduler::Retire(Sequence* s, absl::Status status) {
 }
 
 void EngineScheduler::Fail(Sequence* s, absl::Status status) {
-  if (s->retired) return;
+  if (s->retired()) return;
   metrics_->requests(OutcomeOfStatus(status)).Increment();
   Retire(s, std::move(status));
 }
@@ -441,8 +445,8 @@ void EngineScheduler::Fail(Sequence* s, absl::Status status) {
 void EngineScheduler::RetireIdleForDrain() {
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
-    if (s->retired) continue;
-    if (!s->opened) {
+    if (s->retired()) continue;
+    if (!s->opened()) {
       Fail(s, Draining());
     } else if (s->persistent && !s->turn && s->queued_turns.empty()) {
       Retire(s, Draining());
@@ -457,7 +461,7 @@ absl::Time EngineScheduler::CloseIdleSessions(absl::Time now) {
   if (timeout == absl::InfiniteDuration()) return next;
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
-    if (s->retired || !s->persistent || !s->opened || s->turn ||
+    if (s->retired() || !s->persistent || !s->opened() || s->turn ||
         !s->queued_turns.empty()) {
       continue;
     }
@@ -478,9 +482,9 @@ absl::Time EngineScheduler::CloseIdleSessions(absl::Time now) {
 void EngineScheduler::CutAll() {
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
-    if (s->retired) continue;
+    if (s->retired()) continue;
     if (s->turn) FinishTurn(s, v1::SHUTDOWN, "server shutting down");
-    if (!s->opened) {
+    if (!s->opened()) {
       Fail(s, ShuttingDown());
     } else {
       Retire(s, ShuttingDown());
@@ -491,21 +495,24 @@ void EngineScheduler::CutAll() {
 }
 
 void EngineScheduler::Sweep() {
-  auto retired = [](const Sequence* s) { return s->retired; };
+  auto retired = [](const Sequence* s) { return s->retired(); };
+  auto preempted = [](const Sequence* s) {
+    return s->state() == SequenceState::kPreempted;
+  };
   std::erase_if(waiting_, retired);
   // Preempted sequences go back to the front of the queue, oldest first
   // among them, ahead of requests never admitted.
   for (Sequence* s : admitted_) {
-    if (s->retired || !s->preempted) continue;
+    if (!preempted(s)) continue;
     auto at = std::find_if(
         waiting_.begin(), waiting_.end(),
-        [s](const Sequence* w) { return !w->preempted || w->id > s->id; });
+        [&](const Sequence* w) { return !preempted(w) || w->id > s->id; });
     waiting_.insert(at, s);
   }
   std::erase_if(admitted_,
-                [](const Sequence* s) { return s->retired || s->preempted; });
+                [&](const Sequence* s) { return retired(s) || preempted(s); });
   for (auto it = sequences_.begin(); it != sequences_.end();) {
-    if (it->second->retired) {
+    if (it->second->retired()) {
       sequences_.erase(it++);
     } else {
       ++it;
@@ -521,13 +528,11 @@ void EngineScheduler::PublishGauges() {
   }
   metrics_->active_sessions.Set(static_cast<double>(admitted_.size()));
   metrics_->waiting_requests.Set(static_cast<double>(waiting_.size()));
-  metrics_->model_state_bytes.Set(
-      static_cast<double>(engine_->pool().used_bytes()));
+  const StateBudget budget = engine_->budget();
+  metrics_->model_state_bytes.Set(static_cast<double>(budget.used_bytes));
   metrics_->external_state_bytes.Set(static_cast<double>(external));
-  metrics_->state_blocks_used.Set(
-      static_cast<double>(engine_->pool().used_blocks()));
-  metrics_->state_blocks_total.Set(
-      static_cast<double>(engine_->pool().total_blocks()));
+  metrics_->state_blocks_used.Set(static_cast<double>(budget.used_blocks));
+  metrics_->state_blocks_total.Set(static_cast<double>(budget.total_blocks));
 }
 
 }  // namespace trilemma

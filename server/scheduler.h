@@ -244,6 +244,14 @@ class EngineScheduler {
   double PrefillTimeBudget(int64_t decoding) const;
   // Streams the next DecodeStep would take (capped at max_batch_size).
   int64_t CountDecodeReady();
+  // Bytes seq's `session` still grows by to finish its recompute and its
+  // running turn (0 when idle).
+  int64_t RemainingGrowthBytes(const Sequence& seq,
+                               const Session& session) const;
+  // OK when preempted `seq`, in its `fresh` session, can be re-admitted
+  // without being preempted again before its turn ends; RESOURCE_EXHAUSTED
+  // naming the budget otherwise.
+  absl::Status ReadmissionRoom(const Sequence& seq, const Session& fresh) const;
   // Refuses the newest waiting requests beyond max_waiting.
   bool BoundWaiting();
   // The external budget in bytes (0 = none) and what admitted sessions hold.
@@ -268,6 +276,9 @@ class EngineScheduler {
 
   void BeginTurn(Sequence* seq, TurnRequest request, absl::Time accepted,
                  absl::Time now);
+  // When `n` more tokens would break a request limit of seq's turn, ends the
+  // turn with CONTEXT_LIMIT or STATE_LIMIT and returns true.
+  bool EndTurnAtRequestLimit(Sequence* seq, int64_t n);
   // Ends seq's turn with a summary; a Generate's sequence is retired.
   void FinishTurn(Sequence* seq, v1::FinishReason reason, std::string detail);
   // Reserves room for `n` more tokens in seq's session, applying the budget

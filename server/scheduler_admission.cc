@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engines/state/kv_block_pool.h"
 #include "server/scheduler.h"
 
 namespace trilemma {
@@ -16,20 +15,20 @@ bool EngineScheduler::ReapCancelled(absl::Time now) {
   bool changed = false;
   for (auto& [id, seq] : sequences_) {
     Sequence* s = seq.get();
-    if (s->retired) continue;
+    if (s->retired()) continue;
     const bool expired = now >= s->deadline;
     if (!expired && !s->sink->Cancelled()) continue;
     changed = true;
     const absl::Status cancelled =
         expired ? absl::DeadlineExceededError(
-                      s->opened ? "the request's deadline passed; its work "
-                                  "stopped and its state was freed"
-                                : "the request's deadline passed while it "
-                                  "waited for admission")
+                      s->opened() ? "the request's deadline passed; its work "
+                                    "stopped and its state was freed"
+                                  : "the request's deadline passed while it "
+                                    "waited for admission")
                 : absl::CancelledError("client cancelled or deadline passed");
     if (s->turn) {
       FinishTurn(s, v1::CANCELLED, absl::StrCat(cancelled.message()));
-      if (!s->retired) Retire(s, cancelled);
+      if (!s->retired()) Retire(s, cancelled);
     } else if (s->session == nullptr) {
       Fail(s, cancelled);  // waiting for (re-)admission
     } else {
@@ -43,7 +42,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
   bool changed = false;
   while (!waiting_.empty()) {
     Sequence* s = waiting_.front();
-    if (s->retired) {
+    if (s->retired()) {
       waiting_.pop_front();
       continue;
     }
@@ -61,23 +60,10 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
         session = std::move(room);
       }
     }
-    if (session.ok() && s->preempted) {
-      // Re-admit only when the whole context to recompute fits with a block
-      // of headroom left per running session, so the sessions it gave way
-      // to can grow a while before it is preempted again (no thrashing).
-      // (Alone with the budget it held this context before, so it fits.)
-      absl::Status room = (*session)->Reserve(s->context_tokens());
-      const KvBlockPool& pool = engine_->pool();
-      const int64_t headroom =
-          static_cast<int64_t>(admitted_.size()) * pool.block_bytes();
-      if (room.ok() && pool.budget_bytes() - pool.used_bytes() < headroom) {
-        room = absl::ResourceExhaustedError(
-            absl::StrCat("state budget of engine '", engine_->info().name(),
-                         "' (", pool.budget_bytes(),
-                         " bytes) has no headroom to re-admit a "
-                         "preempted session beside ",
-                         admitted_.size(), " running"));
-      }
+    const bool readmission = s->state() == SequenceState::kPreempted;
+    if (session.ok() && readmission) {
+      absl::Status room = ReadmissionRoom(*s, **session);
+      if (room.ok()) room = (*session)->Reserve(s->context_tokens());
       if (!room.ok()) session = std::move(room);
     }
     if (!session.ok() && absl::IsResourceExhausted(session.status()) &&
@@ -103,8 +89,10 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     s->session = *std::move(session);
     s->NotePeak();
     admitted_.push_back(s);
-    if (s->preempted) {
-      s->preempted = false;  // recomputes from replayed == 0 (Preempt)
+    if (readmission) {
+      // Recomputes its history from replayed == 0 (Preempt), if any.
+      s->SetState(s->recomputing() ? SequenceState::kRecomputing
+                                   : s->ResumeState());
       continue;
     }
     s->admission_seconds = absl::ToDoubleSeconds(now - s->submitted);
@@ -118,7 +106,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
                 : s->admission_seconds;
       queued_wait_updated_ = now;
     }
-    s->opened = true;
+    s->SetState(SequenceState::kIdle);
     s->idle_since = now;
     if (s->persistent) {
       v1::SessionEvent opened;
@@ -130,31 +118,82 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
   for (Sequence* s : waiting_) s->had_to_wait = true;
   // Those still waiting time out, naming the budget they wait for.
   for (Sequence* s : waiting_) {
-    if (s->retired || now - s->waiting_since < options_.max_queue_wait) {
+    if (s->retired() || now - s->waiting_since < options_.max_queue_wait) {
       continue;
     }
     metrics_->limit_events(LimitEvent::kQueueTimeout).Increment();
-    Fail(s,
-         absl::ResourceExhaustedError(absl::StrFormat(
-             "%s; waited %.3f s for %s (--max_queue_wait)",
-             last_admission_error_,
-             absl::ToDoubleSeconds(now - s->waiting_since),
-             s->preempted ? "re-admission after a preemption" : "admission")));
+    Fail(s, absl::ResourceExhaustedError(
+                absl::StrFormat("%s; waited %.3f s for %s (--max_queue_wait)",
+                                last_admission_error_,
+                                absl::ToDoubleSeconds(now - s->waiting_since),
+                                s->state() == SequenceState::kPreempted
+                                    ? "re-admission after a preemption"
+                                    : "admission")));
     changed = true;
   }
   return changed;
 }
 
+int64_t EngineScheduler::RemainingGrowthBytes(const Sequence& s,
+                                              const Session& session) const {
+  // Tokens still to consume: the rest of a recompute, then the rest of the
+  // running turn (its inputs, then one per token still to generate).
+  int64_t tokens = s.context_tokens() - s.replayed;
+  if (s.turn) {
+    const ActiveTurn& t = *s.turn;
+    tokens += static_cast<int64_t>(t.inputs.size()) - t.inputs_consumed;
+    if (t.generating()) tokens += t.request.max_new_tokens - t.generated;
+  }
+  const int64_t max_context = s.limits.max_context_tokens();
+  if (max_context > 0) {
+    tokens = std::min(tokens, max_context - session.context_tokens());
+  }
+  if (tokens <= 0) return 0;
+  return session.state_bytes_after(tokens) - session.state_bytes();
+}
+
+absl::Status EngineScheduler::ReadmissionRoom(const Sequence& s,
+                                              const Session& fresh) const {
+  // Alone with the budget it held this context before, so it fits.
+  if (admitted_.empty()) return absl::OkStatus();
+  // Re-admitted, it must be able to finish its turn without being preempted
+  // again (no thrashing, docs/overload.md): room for its context and the
+  // rest of its turn, beside what the running turns of older sequences
+  // (which would preempt it) still need. Younger ones give way to it.
+  int64_t tokens = s.context_tokens();
+  if (s.turn) {
+    const ActiveTurn& t = *s.turn;
+    tokens += static_cast<int64_t>(t.inputs.size()) - t.inputs_consumed;
+    if (t.generating()) tokens += t.request.max_new_tokens - t.generated;
+  }
+  const int64_t max_context = s.limits.max_context_tokens();
+  if (max_context > 0) tokens = std::min(tokens, max_context);
+  const int64_t need = fresh.state_bytes_after(tokens) - fresh.state_bytes();
+  int64_t older = 0;
+  for (const Sequence* a : admitted_) {
+    if (a->session == nullptr || a->id > s.id) continue;
+    older += RemainingGrowthBytes(*a, *a->session);
+  }
+  const StateBudget budget = engine_->budget();
+  if (need + older <= budget.free_bytes()) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "state budget of engine '", engine_->info().name(), "' (",
+      budget.budget_bytes, " bytes, ", budget.free_bytes(),
+      " free) cannot re-admit a preempted session: it needs ", need,
+      " bytes to recompute and finish its turn, and older running sessions ",
+      older, " more"));
+}
+
 bool EngineScheduler::BoundWaiting() {
   int64_t fresh = 0;  // never admitted; re-queued preempted ones finish
   for (const Sequence* s : waiting_) {
-    fresh += s->retired || s->preempted ? 0 : 1;
+    fresh += s->state() == SequenceState::kWaiting ? 1 : 0;
   }
   bool changed = false;
   for (auto it = waiting_.rbegin();
        it != waiting_.rend() && fresh > options_.max_waiting; ++it) {
     Sequence* s = *it;
-    if (s->retired || s->preempted) continue;
+    if (s->state() != SequenceState::kWaiting) continue;
     metrics_->limit_events(LimitEvent::kQueueFull).Increment();
     Fail(s, absl::ResourceExhaustedError(absl::StrCat(
                 "admission queue of engine '", engine_->info().name(),

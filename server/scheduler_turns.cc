@@ -4,11 +4,12 @@
 // in scheduler_admission.cc.
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "engines/state/kv_block_pool.h"
 #include "server/scheduler.h"
 
 namespace trilemma {
@@ -40,8 +41,7 @@ Outcome OutcomeOfReason(v1::FinishReason reason) {
 bool EngineScheduler::StartTurns(absl::Time now) {
   bool changed = false;
   for (Sequence* s : admitted_) {
-    if (s->retired || s->preempted || s->recomputing() || s->turn ||
-        s->queued_turns.empty()) {
+    if (s->state() != SequenceState::kIdle || s->queued_turns.empty()) {
       continue;
     }
     auto [request, accepted] = std::move(s->queued_turns.front());
@@ -79,31 +79,11 @@ void EngineScheduler::BeginTurn(Sequence* s, TurnRequest request,
   // pending token stays pending).
   const int64_t n = static_cast<int64_t>(t.inputs.size());
   const Session& session = *s->session;
-  const int64_t max_context = s->limits.max_context_tokens();
-  if (max_context > 0 && session.context_tokens() + n > max_context) {
-    metrics_->limit_events(LimitEvent::kContext).Increment();
-    FinishTurn(
-        s, v1::CONTEXT_LIMIT,
-        absl::StrCat(n, " input tokens on top of ", session.context_tokens(),
-                     " of context would exceed max_context_tokens ",
-                     max_context));
-    return;
-  }
-  const int64_t max_state = s->limits.max_state_bytes();
-  const int64_t state_after =
-      session.state_bytes_after(n) + session.external_state_bytes();
-  if (max_state > 0 && state_after > max_state) {
-    metrics_->limit_events(LimitEvent::kState).Increment();
-    FinishTurn(
-        s, v1::STATE_LIMIT,
-        absl::StrCat(n, " input tokens would take the state to ", state_after,
-                     " bytes, over max_state_bytes ", max_state));
-    return;
-  }
+  if (EndTurnAtRequestLimit(s, n)) return;
   // Inputs that need more than the whole budget can never be served: no
   // waiting or preemption would help.
   const int64_t model_after = session.state_bytes_after(n);
-  const int64_t budget = engine_->pool().budget_bytes();
+  const int64_t budget = engine_->budget().budget_bytes;
   if (model_after > budget) {
     metrics_->limit_events(LimitEvent::kBudget).Increment();
     std::string why = absl::StrCat(
@@ -123,6 +103,9 @@ void EngineScheduler::BeginTurn(Sequence* s, TurnRequest request,
   if (t.prefill_end() == 0) {
     t.decoding = true;
     t.next_token = t.inputs[0];
+    s->SetState(SequenceState::kDecoding);
+  } else {
+    s->SetState(SequenceState::kPrefilling);
   }
 }
 
@@ -130,10 +113,7 @@ int64_t EngineScheduler::CountDecodeReady() {
   int64_t ready = 0;
   for (Sequence* s : admitted_) {
     if (ready >= options_.max_batch_size) break;
-    if (s->retired || s->preempted || s->recomputing() || !s->turn ||
-        !s->turn->decoding || !s->sink->Ready()) {
-      continue;
-    }
+    if (s->state() != SequenceState::kDecoding || !s->sink->Ready()) continue;
     ++ready;
   }
   return ready;
@@ -145,14 +125,13 @@ bool EngineScheduler::PrefillChunks(int64_t budget, double time_budget) {
   const size_t count = admitted_.size();
   for (size_t k = 0; k < count && budget > 0; ++k) {
     Sequence* s = admitted_[(prefill_cursor_ + k) % count];
-    if (s->retired || s->preempted) continue;
-    if (s->recomputing()) {
+    if (s->state() == SequenceState::kRecomputing) {
       // A re-admitted session catches up before its turn goes on.
       budget -= RecomputeChunk(s, budget);
       changed = true;
       continue;
     }
-    if (!s->turn || s->turn->decoding) continue;
+    if (s->state() != SequenceState::kPrefilling) continue;
     ActiveTurn& t = *s->turn;
     const int64_t end = static_cast<int64_t>(t.prefill_end());
     int64_t n = std::min<int64_t>(
@@ -210,6 +189,7 @@ bool EngineScheduler::PrefillChunks(int64_t budget, double time_budget) {
       if (t.generating()) {
         t.decoding = true;
         t.next_token = t.inputs[end];
+        s->SetState(SequenceState::kDecoding);
       } else {
         FinishTurn(s, v1::APPENDED, "");
       }
@@ -228,32 +208,9 @@ bool EngineScheduler::DecodeStep() {
   for (size_t k = 0; k < count; ++k) {
     if (static_cast<int>(batch.size()) >= options_.max_batch_size) break;
     Sequence* s = admitted_[(decode_cursor_ + k) % count];
-    if (s->retired || s->preempted || s->recomputing() || !s->turn ||
-        !s->turn->decoding || !s->sink->Ready()) {
-      continue;
-    }
+    if (s->state() != SequenceState::kDecoding || !s->sink->Ready()) continue;
     Session* session = s->session.get();
-    const int64_t max_context = s->limits.max_context_tokens();
-    if (max_context > 0 && session->context_tokens() + 1 > max_context) {
-      metrics_->limit_events(LimitEvent::kContext).Increment();
-      FinishTurn(s, v1::CONTEXT_LIMIT,
-                 absl::StrCat("reached max_context_tokens ", max_context));
-      changed = true;
-      continue;
-    }
-    const int64_t max_state = s->limits.max_state_bytes();
-    const int64_t state_after =
-        session->state_bytes_after(1) + session->external_state_bytes();
-    if (max_state > 0 && state_after > max_state) {
-      metrics_->limit_events(LimitEvent::kState).Increment();
-      FinishTurn(
-          s, v1::STATE_LIMIT,
-          absl::StrCat("the next token would take the state to ", state_after,
-                       " bytes, over max_state_bytes ", max_state));
-      changed = true;
-      continue;
-    }
-    if (!ReserveOrPreempt(s, 1)) {
+    if (EndTurnAtRequestLimit(s, 1) || !ReserveOrPreempt(s, 1)) {
       changed = true;
       continue;
     }
@@ -265,7 +222,7 @@ bool EngineScheduler::DecodeStep() {
   // Sessions preempted to make room for later ones leave the batch.
   size_t kept = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i]->preempted) continue;
+    if (batch[i]->state() != SequenceState::kDecoding) continue;
     batch[kept] = batch[i];
     tokens[kept] = tokens[i];
     costs[kept] = costs[i];
@@ -364,6 +321,17 @@ void EngineScheduler::EmitToken(Sequence* s, int32_t token,
   if (t.generated >= t.request.max_new_tokens) FinishTurn(s, v1::LENGTH, "");
 }
 
+bool EngineScheduler::EndTurnAtRequestLimit(Sequence* s, int64_t n) {
+  std::optional<LimitBreach> breach = CheckRequestLimits(*s, n);
+  if (!breach) return false;
+  metrics_
+      ->limit_events(breach->reason == v1::CONTEXT_LIMIT ? LimitEvent::kContext
+                                                         : LimitEvent::kState)
+      .Increment();
+  FinishTurn(s, breach->reason, std::move(breach->detail));
+  return true;
+}
+
 bool EngineScheduler::ReserveOrPreempt(Sequence* s, int64_t n) {
   const int64_t external_growth =
       n * engine_->info().external_bytes_per_token();
@@ -389,7 +357,7 @@ bool EngineScheduler::HandleBudgetExhausted(Sequence* s,
     Sequence* youngest = nullptr;
     int holders = 0;
     for (Sequence* a : admitted_) {
-      if (a->retired || a->preempted) continue;
+      if (a->session == nullptr) continue;  // retired or preempted
       ++holders;
       if (youngest == nullptr || a->id > youngest->id) youngest = a;
     }
@@ -400,7 +368,7 @@ bool EngineScheduler::HandleBudgetExhausted(Sequence* s,
     absl::StrAppend(&detail, "; no other session holds state to preempt");
   }
   metrics_->limit_events(LimitEvent::kBudget).Increment();
-  if (s->turn && !s->recomputing()) {
+  if (s->turn && s->state() != SequenceState::kRecomputing) {
     // The turn ends; a Session keeps what it holds.
     FinishTurn(s, v1::STATE_LIMIT, std::move(detail));
   } else {
@@ -416,7 +384,7 @@ void EngineScheduler::Preempt(Sequence* s) {
   if (s->turn) ++s->turn->preemptions;
   s->session.reset();  // its blocks go back to the pool now
   s->replayed = 0;
-  s->preempted = true;
+  s->SetState(SequenceState::kPreempted);
   s->waiting_since = absl::Now();
 }
 
@@ -433,6 +401,7 @@ int64_t EngineScheduler::RecomputeChunk(Sequence* s, int64_t budget) {
     return n;
   }
   s->replayed += n;
+  if (!s->recomputing()) s->SetState(s->ResumeState());  // caught up
   const int64_t flops =
       PrefillFlops(n, first, engine_->NextStepCost(*session).flops);
   if (s->turn) {
@@ -471,6 +440,10 @@ void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
     }
   }
   s->turn.reset();
+  if (s->state() == SequenceState::kPrefilling ||
+      s->state() == SequenceState::kDecoding) {
+    s->SetState(SequenceState::kIdle);
+  }
   s->idle_since = now;
   v1::SessionEvent event;
   *event.mutable_summary() = std::move(summary);

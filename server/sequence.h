@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engines/engine.h"
@@ -114,8 +115,65 @@ struct ActiveTurn {
   int64_t recomputed_tokens = 0;
 };
 
+// Where a sequence is in its life. Every change goes through
+// Sequence::SetState, which aborts the process on a transition not in this
+// table (a scheduler bug, never bad input; not compiled out by NDEBUG):
+//
+//   kWaiting     -> kIdle (admitted), kRetired
+//   kIdle        -> kPrefilling, kDecoding (a turn began), kPreempted,
+//                   kRetired
+//   kPrefilling  -> kDecoding, kIdle (the turn ended), kPreempted, kRetired
+//   kDecoding    -> kIdle, kPreempted, kRetired
+//   kPreempted   -> kRecomputing (re-admitted), kIdle, kPrefilling,
+//                   kDecoding (re-admitted with no context to recompute),
+//                   kRetired
+//   kRecomputing -> kIdle, kPrefilling, kDecoding (caught up), kPreempted,
+//                   kRetired
+//   kRetired     -> (none)
+//
+// A turn (Sequence::turn) may outlive the states that run it: a preempted or
+// recomputing sequence keeps its turn and resumes it in the phase it was in
+// (ActiveTurn::decoding), so a running turn is not a state of its own.
+enum class SequenceState {
+  kWaiting,      // never admitted: no session, no Opened sent
+  kIdle,         // holds state; no turn is running (between a Session's turns)
+  kPrefilling,   // holds state; its turn consumes inputs in chunks
+  kDecoding,     // holds state; its turn joins the batched decode step
+  kPreempted,    // lost its state to the budget; waits for re-admission
+  kRecomputing,  // re-admitted; prefills its token history to catch up
+  kRetired,      // finished; its stream ended; swept out at a safe point
+};
+
+absl::string_view SequenceStateName(SequenceState state);
+// True when the table above allows `from` -> `to`.
+bool IsLegalTransition(SequenceState from, SequenceState to);
+
 // One engine session and its owner (scheduler thread only).
 struct Sequence {
+  SequenceState state() const { return state_; }
+  // Moves to `next`. Aborts (with both states and the id on stderr) when the
+  // transition is illegal.
+  void SetState(SequenceState next);
+  bool retired() const { return state_ == SequenceState::kRetired; }
+  // Admitted at least once (a Session's Opened was sent).
+  bool opened() const {
+    return state_ != SequenceState::kWaiting &&
+           !(state_ == SequenceState::kRetired && !was_admitted_);
+  }
+  // Holds its session and has caught up: may begin a turn or run one.
+  bool running() const {
+    return state_ == SequenceState::kIdle ||
+           state_ == SequenceState::kPrefilling ||
+           state_ == SequenceState::kDecoding;
+  }
+  // What a re-admitted or caught-up sequence resumes: its turn's phase, or
+  // idle.
+  SequenceState ResumeState() const {
+    if (!turn) return SequenceState::kIdle;
+    return turn->decoding ? SequenceState::kDecoding
+                          : SequenceState::kPrefilling;
+  }
+
   uint64_t id = 0;
   // Session streams keep their state across turns; Generate calls close
   // after their one turn.
@@ -141,7 +199,6 @@ struct Sequence {
   std::optional<ActiveTurn> turn;
   std::optional<int32_t> pending_token;
   int64_t peak_state_bytes = 0;  // over the stream's life
-  bool retired = false;          // finished; swept out at a safe point
 
   // When it last entered the admission queue (admission timeouts count from
   // here) and when its last turn ended (the idle timeout counts from here).
@@ -154,8 +211,6 @@ struct Sequence {
   // Tokens of `history` the current session holds; below history.size()
   // while it recomputes.
   int64_t replayed = 0;
-  bool opened = false;     // admitted once (a Session's Opened was sent)
-  bool preempted = false;  // lost its session; waits for re-admission
 
   // Notes tokens the current session just consumed.
   void RecordConsumed(absl::Span<const int32_t> tokens) {
@@ -179,7 +234,23 @@ struct Sequence {
     peak_state_bytes = std::max(peak_state_bytes, now);
     if (turn) turn->peak_state_bytes = std::max(turn->peak_state_bytes, now);
   }
+
+ private:
+  SequenceState state_ = SequenceState::kWaiting;
+  bool was_admitted_ = false;
 };
+
+// A request limit that consuming more tokens would break: how the turn ends.
+struct LimitBreach {
+  v1::FinishReason reason = v1::CONTEXT_LIMIT;  // or STATE_LIMIT
+  std::string detail;                           // names the limit and its value
+};
+
+// The request limit (max_context_tokens, then max_state_bytes, external
+// state included) that `n` more tokens in seq's session would break, if any.
+// The one check for a turn's inputs and for each decode step.
+// REQUIRES: seq.session is set; n >= 1.
+std::optional<LimitBreach> CheckRequestLimits(const Sequence& seq, int64_t n);
 
 // The summary of `seq`'s current turn ending with `reason`.
 // REQUIRES: seq.turn is set.

@@ -70,6 +70,18 @@ inline int MessageBytesForContext(int64_t max_context_tokens) {
   return bytes > int64_t{1} << 30 ? 1 << 30 : static_cast<int>(bytes);
 }
 
+// ServerOptions::max_message_bytes for the --max_message_bytes flag's value:
+// below 0 it follows `max_context_tokens` (MessageBytesForContext; 0 there
+// means no context cap, and the cap is then that of 2^20 tokens); 0 keeps
+// gRPC's 4 MiB; larger values are capped at 1 GiB.
+inline int ResolveMaxMessageBytes(int64_t flag, int64_t max_context_tokens) {
+  if (flag >= 0) {
+    return flag > int64_t{1} << 30 ? 1 << 30 : static_cast<int>(flag);
+  }
+  return MessageBytesForContext(max_context_tokens > 0 ? max_context_tokens
+                                                       : int64_t{1} << 20);
+}
+
 class TrilemmaServer {
  public:
   // Creates the engines and starts serving. Errors: the engines' (bad

@@ -15,10 +15,15 @@
 namespace trilemma::ops {
 namespace {
 
-// Shape key: rows, inner, cols, whether b is stored transposed ([n][k]),
-// the team size the primitive was created for (oneDNN picks its blocking for
-// the threads it may use), whether it adds a bias, and its activation.
-using Shape = std::tuple<int64_t, int64_t, int64_t, bool, int, bool, int>;
+// Shape key: inner, cols, whether b is stored transposed ([n][k]), the
+// team size the primitive was created for (oneDNN picks its blocking for the
+// threads it may use), whether it adds a bias, and its activation. The row
+// count is a runtime dimension, so one primitive per weight matrix serves
+// every batch and chunk size: a primitive per row count (60-110 KB of kernels
+// and descriptors each) grew without bound with the batch and prefill-chunk
+// sizes a server meets, about 100 MB over a soak (docs/overload.md), and
+// stayed.
+using Shape = std::tuple<int64_t, int64_t, bool, int, bool, int>;
 
 // oneDNN parallelises each matmul with OpenMP. Our matmuls are small (a
 // batch of rows against d×d or V×d weights) and every engine's scheduler runs
@@ -58,15 +63,14 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
   dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
   dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
   dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
-  const Shape shape{m,
-                    k,
-                    n,
-                    b_transposed,
-                    ctx.threads,
-                    bias != nullptr,
-                    static_cast<int>(act)};
+  const Shape shape{
+      k, n, b_transposed, ctx.threads, bias != nullptr, static_cast<int>(act)};
   auto it = ctx.primitives.find(shape);
   if (it == ctx.primitives.end()) {
+    const dnnl::memory::desc any_rows_a({DNNL_RUNTIME_DIM_VAL, k}, dt::f32,
+                                        tag::ab);
+    const dnnl::memory::desc any_rows_c({DNNL_RUNTIME_DIM_VAL, n}, dt::f32,
+                                        tag::ab);
     dnnl::primitive_attr attr;
     if (act == Activation::kGeluErf) {
       dnnl::post_ops post;
@@ -74,8 +78,9 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
       attr.set_post_ops(post);
     }
     dnnl::matmul::desc desc =
-        bias != nullptr ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
-                        : dnnl::matmul::desc(a_md, b_md, c_md);
+        bias != nullptr
+            ? dnnl::matmul::desc(any_rows_a, b_md, bias_md, any_rows_c)
+            : dnnl::matmul::desc(any_rows_a, b_md, any_rows_c);
     dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine);
     it = ctx.primitives.emplace(shape, dnnl::matmul(pd)).first;
   }

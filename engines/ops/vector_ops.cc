@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/argmax.h"
 #include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
@@ -31,35 +32,9 @@ void TokenShift(const float* cur, const float* prev, const float* w_cur,
 }
 
 int64_t Argmax(const float* x, int64_t n) {
-  // Runs once per generated token over the whole vocabulary: the server's
-  // largest per-token cost after the engine step. The obvious loop carries a
-  // dependency through `best` and runs scalar (~31 µs at V = 8192 here);
-  // independent lanes for the maximum, then a scan for its first position,
-  // let GCC vectorise both (~5 µs). NaNs never win, as with `>`.
-  constexpr int64_t kLanes = 16;
-  const int64_t full = n - n % kLanes;
-  float lane[kLanes];
-  std::fill(lane, lane + kLanes, -std::numeric_limits<float>::infinity());
-  for (int64_t i = 0; i < full; i += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) {
-      lane[l] = lane[l] < x[i + l] ? x[i + l] : lane[l];
-    }
-  }
-  float best = -std::numeric_limits<float>::infinity();
-  for (int64_t l = 0; l < kLanes; ++l) best = best < lane[l] ? lane[l] : best;
-  for (int64_t i = full; i < n; ++i) best = best < x[i] ? x[i] : best;
-  for (int64_t i = 0; i < full; i += kLanes) {
-    bool here = false;
-    for (int64_t l = 0; l < kLanes; ++l) here |= x[i + l] == best;
-    if (!here) continue;
-    for (int64_t l = 0;; ++l) {
-      if (x[i + l] == best) return i + l;
-    }
-  }
-  for (int64_t i = full; i < n; ++i) {
-    if (x[i] == best) return i;
-  }
-  return 0;  // empty, or nothing but NaN and -inf
+  // One implementation for engines and server (common/argmax.h); here it is
+  // compiled at the engines' -O3.
+  return ArgmaxOf(x, n);
 }
 
 }  // namespace trilemma::ops

@@ -4,6 +4,7 @@
 // uninterrupted greedy tokens, some after preemption; reject: some end with
 // STATE_LIMIT naming the budget), none may hang or be lost, and once all end
 // the engine holds no state — in the pool and on /metrics.
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -104,6 +105,8 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
   for (std::thread& t : clients) t.join();
 
   int preemptions = 0;
+  int64_t recomputed = 0;
+  int64_t consumed = 0;
   int refused = 0;
   for (int i = 0; i < kStreams; ++i) {
     SCOPED_TRACE(absl::StrCat("stream ", i));
@@ -114,6 +117,10 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
     std::vector<int32_t> expected =
         testing::DirectGreedy(*reference, PromptOf(i), kMaxNew);
     preemptions += s.preemptions();
+    recomputed += s.recomputed_tokens();
+    consumed += s.context_tokens();
+    // A preemption costs at most the context once (docs/overload.md).
+    EXPECT_LE(s.recomputed_tokens(), s.preemptions() * s.context_tokens());
     if (s.finish_reason() == v1::STATE_LIMIT) {
       ++refused;
       EXPECT_THAT(s.detail(), HasSubstr("state budget of engine 'attention'"));
@@ -124,6 +131,11 @@ TEST_P(E2EBudgetTest, ConcurrentStreamsOverASmallBudgetAllEndAndFreeIt) {
     EXPECT_EQ(r.tokens.size(), static_cast<size_t>(s.generated_tokens()));
     EXPECT_THAT(r.tokens, ElementsAreArray(expected));
   }
+  // The extra work preemption cost, for the record (docs/overload.md).
+  std::cout << "[ figures  ] " << BudgetPolicyName(policy) << ": "
+            << preemptions << " preemptions over " << kStreams << " streams, "
+            << recomputed << " tokens recomputed beside " << consumed
+            << " consumed\n";
   if (policy == Policy::kPreempt) {
     EXPECT_GT(preemptions, 0);
     EXPECT_EQ(refused, 0);
@@ -171,6 +183,61 @@ INSTANTIATE_TEST_SUITE_P(Policies, E2EBudgetTest,
                          [](const auto& info) {
                            return std::string(BudgetPolicyName(info.param));
                          });
+
+// The request message cap follows --max_context_tokens (the flag's default,
+// -1): a prompt whose message is over it gets gRPC's RESOURCE_EXHAUSTED
+// naming the cap in bytes (documented in trilemma.proto as not retryable),
+// before the scheduler sees it; a prompt under it reaches the scheduler and
+// is held to max_context_tokens there.
+TEST(E2EMessageCapTest, AnOversizePromptGetsTheDocumentedStatusNamingTheCap) {
+  constexpr int64_t kMaxContext = 1000;
+  const int cap = ResolveMaxMessageBytes(-1, kMaxContext);
+  EXPECT_EQ(cap, kMaxContext * 5 + 65536);
+  EXPECT_EQ(ResolveMaxMessageBytes(0, kMaxContext), 0);  // gRPC's 4 MiB
+  EXPECT_EQ(ResolveMaxMessageBytes(-1, 0), MessageBytesForContext(1 << 20));
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:0";
+  options.scheduler.max_context_tokens = kMaxContext;
+  options.max_message_bytes = cap;
+  absl::StatusOr<std::unique_ptr<TrilemmaServer>> server =
+      TrilemmaServer::Start({testing::SmallSpec("attention", "attention")},
+                            options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = testing::Connect(**server);
+
+  // Token 200 is a 2-byte varint: 40,000 of them are about 80 KB.
+  const testing::GenerateResult over = testing::RunGenerate(
+      *stub,
+      testing::MakeGenerate("attention", std::vector<int32_t>(40000, 200), 4));
+  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << over.status.error_message();
+  EXPECT_THAT(over.status.error_message(), HasSubstr(absl::StrCat(cap)));
+  EXPECT_TRUE(over.tokens.empty());
+
+  // Just over the context cap, well under the message cap: the scheduler
+  // refuses it with CONTEXT_LIMIT naming max_context_tokens.
+  const testing::GenerateResult context = testing::RunGenerate(
+      *stub, testing::MakeGenerate(
+                 "attention", std::vector<int32_t>(kMaxContext + 1, 200), 4));
+  ASSERT_TRUE(context.status.ok()) << context.status.error_message();
+  ASSERT_EQ(context.summaries.size(), 1u);
+  EXPECT_EQ(context.summaries[0].finish_reason(), v1::CONTEXT_LIMIT);
+  EXPECT_THAT(context.summaries[0].detail(),
+              HasSubstr(absl::StrCat("max_context_tokens ", kMaxContext)));
+
+  // A Session append over the cap ends the stream the same way.
+  testing::SessionClient session(*stub);
+  ASSERT_TRUE(session.Open("attention"));
+  v1::SessionRequest append;
+  for (int i = 0; i < 40000; ++i) append.mutable_append()->add_tokens(200);
+  session.Send(append);
+  const grpc::Status closed = session.Close();
+  EXPECT_EQ(closed.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << closed.error_message();
+  EXPECT_THAT(closed.error_message(), HasSubstr(absl::StrCat(cap)));
+  (*server)->Shutdown(absl::Seconds(10));
+}
 
 }  // namespace
 }  // namespace trilemma

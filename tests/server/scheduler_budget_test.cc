@@ -144,6 +144,43 @@ TEST_F(SchedulerBudgetTest, PreemptionAndRecomputeGiveTheUninterruptedTokens) {
   EXPECT_EQ(PoolUsed(), 0);
 }
 
+// Three streams that each end at 11 blocks share 12. A preempted stream is
+// re-admitted only when it can finish its turn beside what older running
+// turns still need, so each is preempted at most once and recomputes its
+// context at most once. (Re-admitted with one block of headroom per running
+// session, as before, the youngest was re-admitted beside a stream still
+// growing and preempted again.)
+TEST_F(SchedulerBudgetTest, APreemptedStreamIsNotReadmittedToBePreemptedAgain) {
+  SchedulerOptions options;
+  options.budget_policy = Policy::kPreempt;
+  Host(/*blocks=*/12, options);
+  const ContextHashEngine reference(int64_t{1} << 20);
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2}, {3, 4}, {5, 6}};
+  constexpr int kLongNew = 40;  // context 2 + 39 = 41 tokens = 11 blocks
+
+  const auto sinks = RunTogether(prompts, kLongNew);
+  int preemptions = 0;
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(sinks[i]->status()->ok()) << *sinks[i]->status();
+    const v1::Summary s = sinks[i]->summaries().at(0);
+    EXPECT_EQ(s.finish_reason(), v1::LENGTH) << s.detail();
+    EXPECT_THAT(
+        Tokens(sinks[i]->tokens()),
+        ElementsAreArray(DirectGreedy(reference, prompts[i], kLongNew)));
+    EXPECT_LE(s.preemptions(), 1);
+    EXPECT_LE(s.recomputed_tokens(), s.context_tokens());
+    if (s.preemptions() > 0) {
+      EXPECT_GT(s.recomputed_tokens(), 0);
+    }
+    preemptions += s.preemptions();
+  }
+  EXPECT_GE(preemptions, 1);
+  EXPECT_LE(preemptions, 2);  // never the oldest
+  EXPECT_EQ(Limit(LimitEvent::kPreempted), preemptions);
+  EXPECT_EQ(PoolUsed(), 0);
+}
+
 TEST_F(SchedulerBudgetTest, RejectPolicyEndsTheTurnsTheBudgetCannotGrow) {
   SchedulerOptions options;
   options.budget_policy = Policy::kReject;
