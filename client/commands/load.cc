@@ -237,11 +237,7 @@ int RunLoadCommand(const CommandEnv& env) {
   absl::StatusOr<v1::LoadReport> report =
       RunLoadReport(*stub, env.target, *options, progress);
   if (progress) env.err << "\n";
-  if (!report.ok()) {
-    const bool usage =
-        report.status().code() == absl::StatusCode::kInvalidArgument;
-    return ReportError(env, "load", report.status(), usage);
-  }
+  if (!report.ok()) return ReportRunError(env, "load", report.status());
 
   std::string text;
   switch (options->format) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -14,61 +15,13 @@
 #include "client/common/channel.h"
 #include "client/common/engine_selection.h"
 #include "client/common/json_output.h"
+#include "client/common/mqar_session.h"
 #include "client/common/mqar_workload.h"
 #include "client/common/session_stream.h"
 #include "client/common/shared_flags.h"
 #include "client/common/table_printer.h"
 
 namespace trilemma::client {
-namespace {
-
-// What the query turns measured.
-struct QueryStats {
-  int32_t asked = 0;
-  int32_t hits = 0;
-  int64_t tokens = 0;
-  double flops = 0;
-  double step_seconds = 0;
-};
-
-std::string FinishText(const v1::Summary& summary) {
-  return absl::StrCat(v1::FinishReason_Name(summary.finish_reason()),
-                      summary.detail().empty() ? "" : ": ", summary.detail());
-}
-
-// Runs the workload's queries; returns why it stopped early ("" when every
-// query was answered). `stats` keeps what was measured until then.
-std::string AskQueries(SessionStream& session, const MqarWorkload& workload,
-                       QueryStats& stats) {
-  for (const MqarQuery& query : workload.queries) {
-    v1::GenerateTurn turn;
-    turn.add_prompt(query.key);
-    turn.set_max_new_tokens(1);
-    turn.mutable_probe()->add_expected(query.value);
-    turn.mutable_probe()->set_distance(query.distance);
-    absl::StatusOr<SessionTurn> reply = session.Generate(turn);
-    if (!reply.ok()) {
-      return absl::StrCat("query ", stats.asked, ": ",
-                          StatusText(reply.status()));
-    }
-    for (const v1::TokenEvent& token : reply->tokens) {
-      ++stats.tokens;
-      stats.flops += static_cast<double>(token.stats().flops());
-      stats.step_seconds += token.stats().step_seconds();
-    }
-    if (reply->summary.finish_reason() != v1::LENGTH) {
-      // A limit ends the turn (the session stays open), but the remaining
-      // queries would all hit it too.
-      return absl::StrCat("query ", stats.asked, " ended with ",
-                          FinishText(reply->summary));
-    }
-    ++stats.asked;
-    if (reply->summary.recall().hit()) ++stats.hits;
-  }
-  return "";
-}
-
-}  // namespace
 
 absl::StatusOr<RecallOptions> RecallOptionsFromFlags() {
   RecallOptions options;
@@ -113,25 +66,20 @@ v1::RecallRow MeasureRecallRow(v1::Trilemma::StubInterface& stub,
       SessionStream::Open(stub, open);
   if (!session.ok()) return fail("open", StatusText(session.status()));
 
-  absl::StatusOr<v1::Summary> stored = (*session)->Append(workload->context);
-  if (!stored.ok()) return fail("append", StatusText(stored.status()));
-  row.set_context_tokens(stored->context_tokens());
-  row.set_state_bytes(stored->state_bytes());
-  row.set_external_state_bytes(stored->external_state_bytes());
-  if (stored->finish_reason() != v1::APPENDED) {
-    return fail("append", absl::StrCat("ended with ", FinishText(*stored)));
+  std::optional<v1::Summary> stored;
+  const std::string append_error =
+      AppendTokens(**session, workload->context, &stored);
+  if (stored.has_value()) {
+    row.set_context_tokens(stored->context_tokens());
+    row.set_state_bytes(stored->state_bytes());
+    row.set_external_state_bytes(stored->external_state_bytes());
   }
+  if (!append_error.empty()) return fail("append", append_error);
 
-  QueryStats stats;
-  const std::string stopped = AskQueries(**session, *workload, stats);
-  row.set_queries(stats.asked);
-  row.set_hits(stats.hits);
-  row.set_recall(stats.asked > 0 ? static_cast<double>(stats.hits) / stats.asked
-                                 : 0);
-  if (stats.tokens > 0) {
-    row.set_flops_per_token(stats.flops / stats.tokens);
-    row.set_ms_per_step(stats.step_seconds * 1e3 / stats.tokens);
-  }
+  MqarQueryStats stats;
+  const std::string stopped =
+      AskMqarQueries(**session, *workload, /*extra_distance=*/0, stats);
+  SetQueryStats(stats, &row);
   if (!stopped.empty()) return fail("generate", stopped);
 
   absl::StatusOr<v1::SessionClosed> closed = (*session)->Close();
@@ -231,11 +179,7 @@ int RunRecallCommand(const CommandEnv& env) {
   std::unique_ptr<v1::Trilemma::Stub> stub = v1::Trilemma::NewStub(env.channel);
   absl::StatusOr<v1::RecallReport> report =
       RunRecall(*stub, env.target, *options, progress);
-  if (!report.ok()) {
-    const bool usage =
-        report.status().code() == absl::StatusCode::kInvalidArgument;
-    return ReportError(env, "recall", report.status(), usage);
-  }
+  if (!report.ok()) return ReportRunError(env, "recall", report.status());
   if (options->format == OutputFormat::kJson) {
     absl::StatusOr<std::string> json = ToJson(*report);
     if (!json.ok()) return ReportError(env, "recall", json.status());

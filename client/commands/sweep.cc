@@ -16,6 +16,7 @@
 #include "client/common/channel.h"
 #include "client/common/engine_selection.h"
 #include "client/common/flag_parsing.h"
+#include "client/common/mqar_session.h"
 #include "client/common/mqar_workload.h"
 #include "client/common/session_stream.h"
 #include "client/common/shared_flags.h"
@@ -40,26 +41,19 @@ namespace {
 
 constexpr int64_t kMaxFiller = 1 << 22;
 
-std::string FinishText(const v1::Summary& summary) {
-  return absl::StrCat(v1::FinishReason_Name(summary.finish_reason()),
-                      summary.detail().empty() ? "" : ": ", summary.detail());
-}
-
-// Appends `tokens`; an error text unless the append completed.
+// Appends `tokens` and records the state after; an error text naming
+// `what` unless the append completed.
 std::string AppendAll(SessionStream& session,
                       const std::vector<int32_t>& tokens, v1::SweepRow& row,
                       absl::string_view what) {
-  absl::StatusOr<v1::Summary> stored = session.Append(tokens);
-  if (!stored.ok()) {
-    return absl::StrCat("append ", what, ": ", StatusText(stored.status()));
+  std::optional<v1::Summary> stored;
+  const std::string error = AppendTokens(session, tokens, &stored);
+  if (stored.has_value()) {
+    row.set_context_tokens(stored->context_tokens());
+    row.set_state_bytes(stored->state_bytes());
+    row.set_external_state_bytes(stored->external_state_bytes());
   }
-  row.set_context_tokens(stored->context_tokens());
-  row.set_state_bytes(stored->state_bytes());
-  row.set_external_state_bytes(stored->external_state_bytes());
-  if (stored->finish_reason() != v1::APPENDED) {
-    return absl::StrCat("append ", what, ": ended with ", FinishText(*stored));
-  }
-  return "";
+  return error.empty() ? "" : absl::StrCat("append ", what, ": ", error);
 }
 
 }  // namespace
@@ -156,41 +150,10 @@ v1::SweepRow MeasureSweepCell(v1::Trilemma::StubInterface& stub,
     }
   }
 
-  int32_t asked = 0, hits = 0;
-  int64_t tokens = 0;
-  double flops = 0, step_seconds = 0;
-  std::string stopped;
-  for (const MqarQuery& query : workload->queries) {
-    v1::GenerateTurn turn;
-    turn.add_prompt(query.key);
-    turn.set_max_new_tokens(1);
-    turn.mutable_probe()->add_expected(query.value);
-    turn.mutable_probe()->set_distance(query.distance + filler);
-    absl::StatusOr<SessionTurn> reply = (*session)->Generate(turn);
-    if (!reply.ok()) {
-      stopped = absl::StrCat("query ", asked, ": ", StatusText(reply.status()));
-      break;
-    }
-    for (const v1::TokenEvent& token : reply->tokens) {
-      ++tokens;
-      flops += static_cast<double>(token.stats().flops());
-      step_seconds += token.stats().step_seconds();
-    }
-    if (reply->summary.finish_reason() != v1::LENGTH) {
-      stopped = absl::StrCat("query ", asked, " ended with ",
-                             FinishText(reply->summary));
-      break;
-    }
-    ++asked;
-    hits += reply->summary.recall().hit();
-  }
-  row.set_queries(asked);
-  row.set_hits(hits);
-  row.set_recall(asked > 0 ? static_cast<double>(hits) / asked : 0);
-  if (tokens > 0) {
-    row.set_flops_per_token(flops / static_cast<double>(tokens));
-    row.set_ms_per_step(step_seconds * 1e3 / static_cast<double>(tokens));
-  }
+  MqarQueryStats stats;
+  const std::string stopped =
+      AskMqarQueries(**session, *workload, /*extra_distance=*/filler, stats);
+  SetQueryStats(stats, &row);
   if (!stopped.empty()) return fail(stopped);
   absl::StatusOr<v1::SessionClosed> closed = (*session)->Close();
   if (!closed.ok()) {
@@ -279,11 +242,7 @@ int RunSweepCommand(const CommandEnv& env) {
   absl::StatusOr<v1::SweepReport> report =
       RunSweep(*stub, env.target, *options, progress);
   if (progress) env.err << "\n";
-  if (!report.ok()) {
-    const bool usage =
-        report.status().code() == absl::StatusCode::kInvalidArgument;
-    return ReportError(env, "sweep", report.status(), usage);
-  }
+  if (!report.ok()) return ReportRunError(env, "sweep", report.status());
   absl::StatusOr<std::string> html =
       WriteSweepReport(*report, options->out_dir);
   if (!html.ok()) return ReportError(env, "sweep", html.status());

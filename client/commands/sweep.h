@@ -2,8 +2,8 @@
 // (--pairs) x filler length (--contexts) x --repeats, each cell one Session:
 // store N MQAR pairs, append the filler (tokens that are neither keys nor
 // values), ask --queries one-token queries with recall probes. Writes a
-// report directory (client/report/html.h) and prints a summary table and the path
-// of report.html.
+// report directory (client/report/html.h) and prints a summary table and
+// the path of report.html.
 //
 // Example:
 //   $ trilemma sweep --engines=all --out=/tmp/report

@@ -12,6 +12,12 @@ int ReportError(const CommandEnv& env, absl::string_view command,
   return usage ? kExitUsage : kExitFailure;
 }
 
+int ReportRunError(const CommandEnv& env, absl::string_view command,
+                   const absl::Status& status) {
+  return ReportError(env, command, status,
+                     status.code() == absl::StatusCode::kInvalidArgument);
+}
+
 void ApplyTimeout(grpc::ClientContext* context) {
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout == absl::InfiniteDuration()) return;

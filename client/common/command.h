@@ -49,6 +49,12 @@ struct CliCommand {
 int ReportError(const CommandEnv& env, absl::string_view command,
                 const absl::Status& status, bool usage = false);
 
+// ReportError for the failure of a whole run (list, select, measure):
+// INVALID_ARGUMENT (e.g. --engines naming an engine the server does not
+// host) is a usage error, anything else a failure.
+int ReportRunError(const CommandEnv& env, absl::string_view command,
+                   const absl::Status& status);
+
 // Sets the deadline of one RPC or stream from --timeout (none when
 // infinite).
 void ApplyTimeout(grpc::ClientContext* context);

@@ -9,10 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace trilemma::client {
-namespace {
 
-// Uniform in [0, n) by rejection, so results do not depend on the standard
-// library's distribution implementation. REQUIRES: n > 0.
 uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
   const uint64_t max = std::numeric_limits<uint64_t>::max();
   const uint64_t limit = max - max % n;
@@ -22,6 +19,8 @@ uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
   } while (x >= limit);
   return x % n;
 }
+
+namespace {
 
 // The first `count` entries of a uniformly random permutation of
 // [first, first + range) (partial Fisher-Yates).

@@ -23,6 +23,7 @@
 #define TRILEMMA_CLIENT_COMMON_MQAR_WORKLOAD_H_
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -68,6 +69,11 @@ absl::StatusOr<MqarWorkload> MakeMqarWorkload(const MqarOptions& options);
 // A seed for one independent stream (e.g. one number of pairs) derived from
 // a run's seed, so rows do not depend on which other rows a run measures.
 uint64_t DeriveSeed(uint64_t seed, uint64_t stream);
+
+// Uniform in [0, n) by rejection, so results do not depend on the standard
+// library's distribution implementation (the load workloads draw with it
+// too). REQUIRES: n > 0.
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n);
 
 }  // namespace trilemma::client
 

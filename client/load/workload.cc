@@ -17,17 +17,6 @@
 namespace trilemma::client {
 namespace {
 
-// Uniform integer in [0, n) by rejection. REQUIRES: n > 0.
-uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t max = ~uint64_t{0};
-  const uint64_t limit = max - max % n;
-  uint64_t x;
-  do {
-    x = rng();
-  } while (x >= limit);
-  return x % n;
-}
-
 absl::Status Invalid(absl::string_view flag, absl::string_view text,
                      absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' ", why));
