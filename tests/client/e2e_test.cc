@@ -1,13 +1,7 @@
 // End to end: the real trilemma-server binary with small engines (d_model
 // 32, vocab 512) on a free port, driven by the real `trilemma` binary.
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <optional>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
