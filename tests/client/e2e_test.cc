@@ -1,19 +1,14 @@
 // End to end: the real trilemma-server binary with small engines (d_model
 // 32, vocab 512) on a free port, driven by the real `trilemma` binary.
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <optional>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/client/server_e2e_fixture.h"
 #include "tests/client/subprocess.h"
 #include "trilemma/v1/report.pb.h"
 #include "trilemma/v1/trilemma.pb.h"
@@ -22,9 +17,6 @@ namespace trilemma::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-const std::string kClient = TRILEMMA_CLIENT_PATH;
-const std::string kServer = TRILEMMA_SERVER_PATH;
 
 constexpr char kConfig[] = R"pb(
   engines {
@@ -48,62 +40,11 @@ constexpr char kConfig[] = R"pb(
   }
 )pb";
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
-
 // One server for the whole suite (each CTest runs one test, so one server
 // per test process).
-class ClientEndToEndTest : public ::testing::Test {
+class ClientEndToEndTest : public ServerEndToEndTest {
  protected:
-  static void SetUpTestSuite() {
-    stem_ = new std::string(TempDir() + "/trilemma_client_e2e_" +
-                            std::to_string(getpid()));
-    const std::string config = *stem_ + ".textproto";
-    std::ofstream(config) << kConfig;
-    server_ = new ChildProcess({kServer, "--listen=127.0.0.1:0",
-                                "--metrics_listen=", "--config=" + config},
-                               *stem_ + ".log");
-    // The ready line names the port the server bound.
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < give_up && server_->Running()) {
-      for (absl::string_view line : absl::StrSplit(server_->Log(), '\n')) {
-        const size_t at = line.find("grpc=");
-        if (line.find("trilemma-server ready:") != 0 || at == line.npos) {
-          continue;
-        }
-        absl::string_view address = line.substr(at + 5);
-        address = address.substr(0, address.find(' '));
-        target_ = new std::string("--target=" + std::string{address});
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;  // stops it
-    server_ = nullptr;
-    std::remove((*stem_ + ".textproto").c_str());
-    std::remove((*stem_ + ".log").c_str());
-    delete stem_;
-    stem_ = nullptr;
-    delete target_;
-    target_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(target_, nullptr)
-        << "trilemma-server did not print its ready line; log:\n"
-        << server_->Log();
-  }
-
-  ProcessResult Client(std::vector<std::string> args) {
-    args.insert(args.begin(), {kClient, *target_});
-    return RunProcess(args);
-  }
+  static void SetUpTestSuite() { StartServer("client_e2e", kConfig); }
 
   static v1::RecallReport ParseReport(const std::string& json) {
     v1::RecallReport report;
@@ -112,15 +53,7 @@ class ClientEndToEndTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
     return report;
   }
-
-  static ChildProcess* server_;
-  static std::string* target_;
-  static std::string* stem_;  // temp file paths without extension
 };
-
-ChildProcess* ClientEndToEndTest::server_ = nullptr;
-std::string* ClientEndToEndTest::stem_ = nullptr;
-std::string* ClientEndToEndTest::target_ = nullptr;
 
 TEST_F(ClientEndToEndTest, EnginesTableAndJson) {
   ProcessResult r = Client({"engines"});

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/server_process.h"
 #include "tests/client/subprocess.h"
 #include "tests/server/test_certs.h"
 
@@ -35,28 +36,16 @@ class SecurityEndToEndTest : public ::testing::Test {
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = new TestPki(*std::move(pki));
     WriteText(pki_->dir + "/tokens.txt", absl::StrCat("ci ", kToken, "\n"));
-    server_ = new ChildProcess(
-        {kServer, "--listen=127.0.0.1:0", "--metrics_listen=", "--engines=null",
-         "--tls_cert_file=" + pki_->server_cert,
-         "--tls_key_file=" + pki_->server_key,
-         "--auth_tokens_file=" + pki_->dir + "/tokens.txt"},
-        pki_->dir + "/server.log");
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < give_up && server_->Running()) {
-      for (absl::string_view line : absl::StrSplit(server_->Log(), '\n')) {
-        const size_t at = line.find("grpc=");
-        if (line.find("trilemma-server ready:") != 0 || at == line.npos) {
-          continue;
-        }
-        absl::string_view address = line.substr(at + 5);
-        target_ = new std::string(
-            absl::StrCat("--target=", address.substr(0, address.find(' '))));
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "server did not start: " << server_->Log();
+    server_ = new ServerProcess(
+        StartServerProcess(kServer,
+                           {"--metrics_listen=", "--engines=null",
+                            "--tls_cert_file=" + pki_->server_cert,
+                            "--tls_key_file=" + pki_->server_key,
+                            "--auth_tokens_file=" + pki_->dir + "/tokens.txt"},
+                           pki_->dir + "/server.log"));
+    ASSERT_FALSE(server_->address.empty())
+        << "server did not start: " << server_->process->Log();
+    target_ = new std::string("--target=" + server_->address);
   }
 
   static void TearDownTestSuite() {
@@ -71,12 +60,12 @@ class SecurityEndToEndTest : public ::testing::Test {
   }
 
   static TestPki* pki_;
-  static ChildProcess* server_;
+  static ServerProcess* server_;
   static std::string* target_;
 };
 
 TestPki* SecurityEndToEndTest::pki_ = nullptr;
-ChildProcess* SecurityEndToEndTest::server_ = nullptr;
+ServerProcess* SecurityEndToEndTest::server_ = nullptr;
 std::string* SecurityEndToEndTest::target_ = nullptr;
 
 TEST_F(SecurityEndToEndTest, ServesTheClientWithCaAndToken) {
@@ -131,7 +120,7 @@ TEST_F(SecurityEndToEndTest, SighupReloadsTheTokenFile) {
   const std::string fresh = "fresh-token-0123456789abcdef";
   WriteText(pki_->dir + "/tokens.txt",
             absl::StrCat("ci ", kToken, "\nfresh ", fresh, "\n"));
-  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  ASSERT_EQ(kill(server_->process->pid(), SIGHUP), 0);
   bool served = false;
   for (int i = 0; i < 100 && !served; ++i) {
     served = Client({"--tls_ca_file=" + pki_->ca_cert, "--auth_token=" + fresh,
@@ -139,8 +128,8 @@ TEST_F(SecurityEndToEndTest, SighupReloadsTheTokenFile) {
                  .exit_code == 0;
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_TRUE(served) << server_->Log();
-  EXPECT_THAT(server_->Log(), HasSubstr("auth tokens reloaded"));
+  EXPECT_TRUE(served) << server_->process->Log();
+  EXPECT_THAT(server_->process->Log(), HasSubstr("auth tokens reloaded"));
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/client/server_e2e_fixture.h"
+#include "tests/client/server_process.h"
 #include "tests/client/subprocess.h"
 #include "trilemma/v1/report.pb.h"
 
@@ -27,9 +29,6 @@ namespace trilemma::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-const std::string kClient = TRILEMMA_CLIENT_PATH;
-const std::string kServer = TRILEMMA_SERVER_PATH;
 
 constexpr char kConfig[] = R"pb(
   engines {
@@ -60,11 +59,6 @@ constexpr char kConfig[] = R"pb(
   }
 )pb";
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream file(path);
   std::stringstream text;
@@ -72,48 +66,12 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// Parses the address after `key` ("grpc=" or "metrics=") in a server's
-// ready line; empty until the line is printed.
-std::string ReadyAddress(const std::string& log, absl::string_view key) {
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    const size_t at = line.find(key);
-    if (line.find("trilemma-server ready:") != 0 || at == line.npos) continue;
-    absl::string_view address = line.substr(at + key.size());
-    return std::string{address.substr(0, address.find(' '))};
-  }
-  return "";
-}
-
-// A trilemma-server started with `config` on free ports (metrics on when
-// asked), and the addresses its ready line names.
-struct StartedServer {
-  std::unique_ptr<ChildProcess> process;
-  std::string address;          // empty when it never got ready
-  std::string metrics_address;  // "off" without metrics
-};
-
-StartedServer StartServer(const std::string& config, const std::string& log,
-                          bool metrics) {
-  StartedServer server;
-  server.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{
-          kServer, "--listen=127.0.0.1:0",
-          metrics ? "--metrics_listen=127.0.0.1:0" : "--metrics_listen=",
-          "--config=" + config},
-      log);
-  const auto give_up =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < give_up &&
-         server.process->Running()) {
-    const std::string text = server.process->Log();
-    server.address = ReadyAddress(text, "grpc=");
-    if (!server.address.empty()) {
-      server.metrics_address = ReadyAddress(text, "metrics=");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return server;
+// A second or third server on the suite's config, metrics on.
+ServerProcess StartMetricsServer(const std::string& config,
+                                 const std::string& log) {
+  return StartServerProcess(
+      TRILEMMA_SERVER_PATH,
+      {"--metrics_listen=127.0.0.1:0", "--config=" + config}, log);
 }
 
 // The sum of every sample of `family` on a server's /metrics page, or -1
@@ -137,36 +95,13 @@ double SumOfMetric(const std::string& metrics_address,
 }
 
 // One server per test process (CTest runs each test in its own process).
-class LoadEndToEndTest : public ::testing::Test {
+class LoadEndToEndTest : public ServerEndToEndTest {
  protected:
-  static void SetUpTestSuite() {
-    stem_ = new std::string(TempDir() + "/trilemma_load_e2e_" +
-                            std::to_string(getpid()));
-    const std::string config = *stem_ + ".textproto";
-    std::ofstream(config) << kConfig;
-    StartedServer started = StartServer(config, *stem_ + ".log", false);
-    server_ = started.process.release();
-    if (!started.address.empty()) address_ = new std::string(started.address);
-  }
+  static void SetUpTestSuite() { StartServer("load_e2e", kConfig); }
 
   static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-    delete address_;
-    address_ = nullptr;
-    std::filesystem::remove_all(*stem_ + "_report");
-    delete stem_;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(address_, nullptr)
-        << "trilemma-server did not print its ready line; log:\n"
-        << server_->Log();
-  }
-
-  ProcessResult Client(std::vector<std::string> args) {
-    args.insert(args.begin(), {kClient, "--target=" + *address_});
-    return RunProcess(args);
+    std::filesystem::remove_all(stem() + "_report");
+    ServerEndToEndTest::TearDownTestSuite();
   }
 
   static v1::LoadReport ParseLoad(const std::string& json) {
@@ -198,15 +133,7 @@ class LoadEndToEndTest : public ::testing::Test {
       EXPECT_EQ(r->failed(), by_status);
     }
   }
-
-  static ChildProcess* server_;
-  static std::string* address_;
-  static std::string* stem_;
 };
-
-ChildProcess* LoadEndToEndTest::server_ = nullptr;
-std::string* LoadEndToEndTest::address_ = nullptr;
-std::string* LoadEndToEndTest::stem_ = nullptr;
 
 TEST_F(LoadEndToEndTest, ClosedLoopMqarAccountsForEveryRequest) {
   ProcessResult r =
@@ -273,13 +200,12 @@ TEST_F(LoadEndToEndTest, OpenLoopRandomReportsGoodput) {
 // from the JSON report (each kind sent, per engine and in total, and the
 // probes they imply), and each server's own metrics show it served requests.
 TEST_F(LoadEndToEndTest, MixedWorkloadsOverATargetListToJsonFile) {
-  const std::string config = *stem_ + ".textproto";
-  StartedServer first = StartServer(config, *stem_ + "_a.log", true);
-  StartedServer second = StartServer(config, *stem_ + "_b.log", true);
+  ServerProcess first = StartMetricsServer(ConfigPath(), stem() + "_a.log");
+  ServerProcess second = StartMetricsServer(ConfigPath(), stem() + "_b.log");
   ASSERT_FALSE(first.address.empty()) << first.process->Log();
   ASSERT_FALSE(second.address.empty()) << second.process->Log();
   ASSERT_NE(first.address, second.address);
-  const std::string json_path = *stem_ + "_load.json";
+  const std::string json_path = stem() + "_load.json";
   std::vector<std::string> args = {
       kClient,
       absl::StrCat("--target=", first.address, ",", second.address),
@@ -333,7 +259,7 @@ TEST_F(LoadEndToEndTest, MixedWorkloadsOverATargetListToJsonFile) {
   }
   EXPECT_EQ(report.total().sent_by_workload().size(), 3u);
   // round_robin spread the calls over both servers.
-  for (const StartedServer* server : {&first, &second}) {
+  for (const ServerProcess* server : {&first, &second}) {
     SCOPED_TRACE(server->address);
     EXPECT_GT(SumOfMetric(server->metrics_address, "trilemma_requests_total"),
               0);
@@ -380,7 +306,7 @@ TEST_F(LoadEndToEndTest, BadFlagsAreUsageErrors) {
 }
 
 TEST_F(LoadEndToEndTest, TinySweepWritesTheReportAndRendersIt) {
-  const std::string dir = *stem_ + "_report";
+  const std::string dir = stem() + "_report";
   ProcessResult r =
       Client({"sweep", "--engines=attention,sw16,sw64,mamba", "--pairs=4,16,64",
               "--contexts=0,64", "--queries=8", "--seed=5", "--out=" + dir});

@@ -7,10 +7,7 @@
 //   mamba           (state N = 16) clearly below attention at N = 256
 //                   (<= 0.7 while attention >= 0.99); state constant
 //
-// MQAR (Zoology): keys from the lower half of the vocabulary, values from the
-// upper half; prompt k1 v1 ... kN vN (prefilled), then for up to 100 distinct
-// pairs: feed k_i, compare the argmax of the logits with v_i, then feed the
-// true v_i so a query never corrupts the stored pairs.
+// MQAR as in tests/common/mqar_recall.h, with up to 100 queries.
 #include <algorithm>
 #include <cstdint>
 #include <iostream>
@@ -26,6 +23,7 @@
 #include "engines/ops/vector_ops.h"
 #include "engines/registry.h"
 #include "gtest/gtest.h"
+#include "tests/common/mqar_recall.h"
 
 namespace trilemma {
 namespace {
@@ -58,67 +56,18 @@ absl::StatusOr<std::unique_ptr<Engine>> CreatePreset(
                    absl::StrJoin(registered, ", ")));
 }
 
-struct RecallResult {
-  double recall = 0;
-  int queries = 0;
-  int64_t state_bytes = 0;  // after the prompt
-};
-
-absl::Status StepOne(const Engine& engine, Session* session, int32_t token,
-                     float* logits) {
-  if (absl::Status s = session->Reserve(1); !s.ok()) return s;
-  Session* batch[] = {session};
-  return engine.Step(batch, {&token, 1}, logits);
-}
-
-// MQAR with `pairs` key-value pairs; the same seed gives the same pairs and
-// queries for every engine.
-absl::StatusOr<RecallResult> MeasureRecall(const Engine& engine, int pairs,
-                                           uint64_t seed) {
-  const int vocab = engine.info().shape().vocab();
-  const int half = vocab / 2;
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> keys(half), values(half);
-  std::iota(keys.begin(), keys.end(), 0);
-  std::iota(values.begin(), values.end(), half);
-  std::shuffle(keys.begin(), keys.end(), rng);
-  std::shuffle(values.begin(), values.end(), rng);
-  std::vector<int32_t> prompt;
-  for (int i = 0; i < pairs; ++i) {
-    prompt.push_back(keys[i]);
-    prompt.push_back(values[i]);
-  }
-  absl::StatusOr<std::unique_ptr<Session>> session = engine.NewSession();
-  if (!session.ok()) return session.status();
-  Session& s = **session;
-  if (absl::Status st = s.Reserve(prompt.size()); !st.ok()) return st;
-  if (absl::Status st = engine.Prefill(&s, prompt, nullptr); !st.ok()) {
-    return st;
-  }
-  RecallResult result;
-  result.state_bytes = s.state_bytes();
-  std::vector<int> order(pairs);
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  order.resize(std::min(pairs, kMaxQueries));
-  std::vector<float> logits(vocab);
-  int hits = 0;
-  for (int i : order) {
-    if (absl::Status st = StepOne(engine, &s, keys[i], logits.data());
-        !st.ok()) {
-      return st;
-    }
-    if (ops::Argmax(logits.data(), vocab) == values[i]) ++hits;
-    if (absl::Status st = StepOne(engine, &s, values[i], logits.data());
-        !st.ok()) {
-      return st;
-    }
-  }
-  result.queries = static_cast<int>(order.size());
-  result.recall = static_cast<double>(hits) / result.queries;
+// MQAR with `pairs` key-value pairs and up to kMaxQueries queries; the same
+// seed gives the same pairs and queries for every engine.
+absl::StatusOr<testing::MqarRecallResult> MeasureRecall(const Engine& engine,
+                                                        int pairs,
+                                                        uint64_t seed) {
+  absl::StatusOr<testing::MqarRecallResult> result =
+      testing::MeasureMqarRecall(engine, pairs, kMaxQueries, seed);
+  if (!result.ok()) return result.status();
   std::cout << engine.info().name() << ": N=" << pairs
-            << " recall=" << result.recall << " (" << hits << "/"
-            << result.queries << ") state_bytes=" << result.state_bytes << "\n";
+            << " recall=" << result->recall << " (" << result->hits << "/"
+            << result->queries << ") state_bytes=" << result->state_bytes
+            << "\n";
   return result;
 }
 
@@ -163,7 +112,8 @@ TEST(RecallTest, AttentionRecallsEveryPairAtEveryN) {
   std::unique_ptr<Engine> engine = MustCreate("attention");
   ASSERT_NE(engine, nullptr);
   for (int pairs : {16, 64, 256, 1024}) {
-    absl::StatusOr<RecallResult> r = MeasureRecall(*engine, pairs, pairs);
+    absl::StatusOr<testing::MqarRecallResult> r =
+        MeasureRecall(*engine, pairs, pairs);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_GE(r->recall, 0.99) << "attention at N=" << pairs;
   }
@@ -175,11 +125,13 @@ TEST(RecallTest, SlidingWindowRecallsWhatFitsAndLosesTheRest) {
   ASSERT_EQ(engine->info().shape().window(), 256);
   // 2N prompt tokens plus 2 per query: all within the window for N <= 64.
   for (int pairs : {16, 64}) {
-    absl::StatusOr<RecallResult> r = MeasureRecall(*engine, pairs, pairs);
+    absl::StatusOr<testing::MqarRecallResult> r =
+        MeasureRecall(*engine, pairs, pairs);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_GE(r->recall, 0.95) << "sliding_window at N=" << pairs;
   }
-  absl::StatusOr<RecallResult> r = MeasureRecall(*engine, 1024, 1024);
+  absl::StatusOr<testing::MqarRecallResult> r =
+      MeasureRecall(*engine, 1024, 1024);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_LE(r->recall, 0.35) << "sliding_window at N=1024 (W=256)";
 }
@@ -190,8 +142,9 @@ TEST(RecallTest, MambaFallsClearlyBelowAttentionAtN256) {
   ASSERT_NE(attention, nullptr);
   ASSERT_NE(mamba, nullptr);
   EXPECT_EQ(mamba->info().shape().state_dim(), 16);
-  absl::StatusOr<RecallResult> a = MeasureRecall(*attention, 256, 256);
-  absl::StatusOr<RecallResult> m = MeasureRecall(*mamba, 256, 256);
+  absl::StatusOr<testing::MqarRecallResult> a =
+      MeasureRecall(*attention, 256, 256);
+  absl::StatusOr<testing::MqarRecallResult> m = MeasureRecall(*mamba, 256, 256);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GE(a->recall, 0.99);
@@ -200,7 +153,7 @@ TEST(RecallTest, MambaFallsClearlyBelowAttentionAtN256) {
   // And it is a working circuit, not a broken engine: few pairs are
   // recalled well, far above what it keeps of 256 (a broken circuit
   // scores near 0 at both; chance is 1 in 4096 values).
-  absl::StatusOr<RecallResult> few = MeasureRecall(*mamba, 16, 16);
+  absl::StatusOr<testing::MqarRecallResult> few = MeasureRecall(*mamba, 16, 16);
   ASSERT_TRUE(few.ok()) << few.status();
   std::cout << "mamba recall: " << few->recall << " of 16 pairs, " << m->recall
             << " of 256\n";

@@ -10,10 +10,7 @@
 //   memory          (window 64 + HNSW store)  >= 0.9 at every N
 // and memory's model-tier state flat while its external store grows.
 //
-// MQAR (Zoology): keys from the lower half of the vocabulary, values from the
-// upper half; prompt k1 v1 ... kN vN (prefilled), then for up to 100 distinct
-// pairs in random order: feed k_i, compare the argmax of the logits with
-// v_i, then feed the true v_i.
+// MQAR as in tests/common/mqar_recall.h, with up to 100 queries.
 #include <algorithm>
 #include <cstdint>
 #include <iostream>
@@ -28,17 +25,14 @@
 #include "engines/ops/vector_ops.h"
 #include "engines/registry.h"
 #include "gtest/gtest.h"
+#include "tests/common/mqar_recall.h"
 
 namespace trilemma {
 namespace {
 
 constexpr int kMaxQueries = 100;
 
-struct Recall {
-  double recall = 0;
-  int64_t state_bytes = 0;     // model tier after the prompt
-  int64_t external_bytes = 0;  // external tier after the prompt
-};
+using Recall = testing::MqarRecallResult;
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateDefaultPreset(
     const std::string& name) {
@@ -50,49 +44,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateDefaultPreset(
 
 absl::StatusOr<Recall> MeasureRecall(const Engine& engine, int pairs,
                                      uint64_t seed) {
-  const int vocab = engine.info().shape().vocab();
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> keys(vocab / 2), values(vocab / 2);
-  std::iota(keys.begin(), keys.end(), 0);
-  std::iota(values.begin(), values.end(), vocab / 2);
-  std::shuffle(keys.begin(), keys.end(), rng);
-  std::shuffle(values.begin(), values.end(), rng);
-  std::vector<int32_t> prompt;
-  for (int i = 0; i < pairs; ++i) {
-    prompt.push_back(keys[i]);
-    prompt.push_back(values[i]);
-  }
-  std::vector<int> order(pairs);
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  const int queries = std::min(pairs, kMaxQueries);
-
-  absl::StatusOr<std::unique_ptr<Session>> session = engine.NewSession();
-  if (!session.ok()) return session.status();
-  Session* s = session->get();
-  if (absl::Status st = s->Reserve(prompt.size()); !st.ok()) return st;
-  std::vector<float> logits(vocab);
-  if (absl::Status st = engine.Prefill(s, prompt, logits.data()); !st.ok()) {
-    return st;
-  }
-  Recall result{.state_bytes = s->state_bytes(),
-                .external_bytes = s->external_state_bytes()};
-  int hits = 0;
-  Session* batch[] = {s};
-  for (int q = 0; q < queries; ++q) {
-    for (const int32_t token : {keys[order[q]], values[order[q]]}) {
-      if (absl::Status st = s->Reserve(1); !st.ok()) return st;
-      if (absl::Status st = engine.Step(batch, {&token, 1}, logits.data());
-          !st.ok()) {
-        return st;
-      }
-      if (token == keys[order[q]]) {
-        hits += ops::Argmax(logits.data(), vocab) == values[order[q]];
-      }
-    }
-  }
-  result.recall = static_cast<double>(hits) / queries;
-  return result;
+  return testing::MeasureMqarRecall(engine, pairs, kMaxQueries, seed);
 }
 
 class EvictMemoryRecallTest : public ::testing::TestWithParam<std::string> {

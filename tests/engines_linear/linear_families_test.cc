@@ -1,8 +1,9 @@
 // Recall and triangle placement of the linear_attention, delta_net and hybrid
 // presets at their defaults (d_model 128, vocab 8192), on MQAR (see
-// mqar_recall.h), plus the hybrid's trajectory through the triangle as its
-// attention fraction moves. The conformance suite (tests/engines) checks the
-// Engine contract; these check what the presets are for:
+// tests/common/mqar_recall.h), plus the hybrid's trajectory through the
+// triangle as its attention fraction moves. The conformance suite
+// (tests/engines) checks the Engine contract; these check what the presets are
+// for:
 //   - every compact preset falls far below attention once N ≫ its state;
 //   - taylor2 features (d_φ = 560) hold more pairs than identity (d_φ = 128);
 //   - the delta rule (β = 1) holds about d_k writes (N ≈ d_k / 2 pairs);
@@ -20,7 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "engines/registry.h"
 #include "gtest/gtest.h"
-#include "tests/engines_linear/mqar_recall.h"
+#include "tests/common/mqar_recall.h"
 
 namespace trilemma {
 namespace {
@@ -41,12 +42,13 @@ std::unique_ptr<Engine> Make(const std::string& family,
 }
 
 double Recall(const Engine& engine, int pairs) {
-  absl::StatusOr<double> recall =
-      testing::MqarRecall(engine, pairs, kQueries, kSeed);
-  EXPECT_TRUE(recall.ok()) << recall.status();
-  std::cout << engine.info().name() << " N=" << pairs
-            << " recall=" << recall.value_or(-1) << "\n";
-  return recall.value_or(-1);
+  absl::StatusOr<testing::MqarRecallResult> result =
+      testing::MeasureMqarRecall(engine, pairs, kQueries, kSeed);
+  EXPECT_TRUE(result.ok()) << result.status();
+  const double recall = result.ok() ? result->recall : -1;
+  std::cout << engine.info().name() << " N=" << pairs << " recall=" << recall
+            << "\n";
+  return recall;
 }
 
 TEST(LinearAttentionRecall, IdentityHoldsAboutDPairsThenFalls) {
