@@ -48,6 +48,8 @@ import zlib
 
 import numpy as np
 
+import rwkv7_checkpoints  # RWKV7ForCausalLM cases (its own file)
+
 DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "BOOL": 1, "U8": 1}
 TORCH_DTYPE = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 CHUNK_ELEMENTS = 1 << 22  # values generated at a time (16 MB of float32)
@@ -383,6 +385,9 @@ BENCH = {
     "mamba130m": (lambda: mamba(vocab=50280, hidden=768, layers=24,
                                 dt_rank=48), 202),
 }
+
+
+rwkv7_checkpoints.register(CASES, BENCH, Tensor, normal)
 
 
 def prompt_for(seed, vocab, length):
