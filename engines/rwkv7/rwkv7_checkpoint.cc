@@ -17,6 +17,7 @@
 // Knobs: none beyond the checkpoint.
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -122,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadRwkv7(
   if (!shape.ok()) return shape.status();
   const Rwkv7Shape& s = *shape;
 
-  CheckpointTensors t(dir);
+  CheckpointTensors t(std::move(dir));
   const float* embed = t.Take("model.embeddings.weight", {s.vocab, s.d_model});
   t.TakeIf(!tied, "lm_head.weight", {s.vocab, s.d_model});
   for (const auto& [name, dims] : Rwkv7LayerTensors(s)) t.Take(name, dims);
