@@ -208,3 +208,32 @@ class Rwkv7:
         xk = x + (self.shifted(x, st, "ffn_prev") - x) * w[p + "x_k"]
         hidden = torch.relu(xk @ w[p + "key.weight"].T)**2
         return hidden @ w[p + "value.weight"].T
+
+
+def mistakes(c, change):
+    """check_sensitivity.py's likely engine or loader mistakes for RWKV-7,
+    as (description, config changes, {}, tensor transforms): each must move
+    the logits of the rwkv7 cases."""
+    a0, a1 = "model.layers.0.attn.", "model.layers.1.attn."
+    out = [
+        ("value_first never mixed in (v LoRA ignored)", {}, {},
+         change(a1 + "v_lora.lora.2.bias", lambda w: w * 0 - 1e9)),
+        ("current-token bonus r_k dropped", {}, {},
+         change(a0 + "r_k", lambda w: w * 0)),
+        ("k not rescaled by the learning rate (k_a ignored)", {}, {},
+         change(a0 + "k_a", lambda w: w * 0)),
+        ("token shift mixed the wrong way (x + (x - prev) mu)", {}, {},
+         change(a0 + "x_k", lambda w: -w)),
+        ("GroupNorm bias dropped", {}, {},
+         change(a0 + "g_norm.bias", lambda w: w * 0)),
+        ("channel-mix token shift ignored", {}, {},
+         change("model.layers.0.ffn.x_k", lambda w: w * 0)),
+        ("w LoRA bias (w0) dropped", {}, {},
+         change(a0 + "w_lora.lora.2.bias", lambda w: w * 0)),
+        ("a LoRA bias dropped", {}, {},
+         change(a0 + "a_lora.lora.2.bias", lambda w: w * 0)),
+    ]
+    if c.get("norm_bias", True):
+        out.append(("LayerNorm biases dropped", {}, {},
+                    change("model.layers.0.attn_norm.bias", lambda w: w * 0)))
+    return out
