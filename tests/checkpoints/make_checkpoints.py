@@ -16,6 +16,7 @@ assume that header order is data order.
   make_checkpoints.py --list                    # the case names
   make_checkpoints.py --bench pythia160m --out DIR   # full-size, for speed
   make_checkpoints.py --bench mamba130m --out DIR
+  make_checkpoints.py --bench rwkv7_168m --out DIR   # rwkv7_checkpoints.py
 
 The cases (vocab 96, 2 layers; see CASES):
   neox           GPT-NeoX, hidden 64, 4 heads, rotary_pct 0.25, parallel
