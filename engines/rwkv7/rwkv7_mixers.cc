@@ -35,21 +35,24 @@ void ShiftRows(const float* x, absl::Span<const MixerRow> rows, int64_t d,
   }
 }
 
-// y[R, out] = up · act(down · x): a LoRA without its bias. x: [R, d].
+// The activation between a LoRA's two matrices.
+enum class LoraAct { kIdentity, kTanh, kSigmoid };
+
+// y[R, out] = up · act(down · x): a LoRA without its bias. x: [R, d];
+// `hidden` is [R, rank] scratch.
 void LoraLinear(const float* x, int64_t rows, int64_t d, const float* down,
-                int64_t rank, const float* up, int64_t out, int act,
+                int64_t rank, const float* up, int64_t out, LoraAct act,
                 float* hidden, float* y) {
   ops::Linear(x, rows, d, down, rank, hidden);  // [R, rank]
-  if (act == 1) {
+  if (act == LoraAct::kTanh) {
     for (int64_t i = 0; i < rows * rank; ++i) hidden[i] = std::tanh(hidden[i]);
-  } else if (act == 2) {
+  } else if (act == LoraAct::kSigmoid) {
     for (int64_t i = 0; i < rows * rank; ++i) {
       hidden[i] = ops::Sigmoid(hidden[i]);
     }
   }
   ops::Linear(hidden, rows, rank, up, out, y);  // [R, out]
 }
-constexpr int kIdentity = 0, kTanh = 1, kSigmoid = 2;
 
 }  // namespace
 
@@ -104,26 +107,27 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   ops::Linear(xk, n, d, w_.k_proj, kd, k.data());  // [R, H·dk]
   ops::Linear(xv, n, d, w_.v_proj, vd, v.data());  // [R, H·dv]
   // Decay e^w with w = −e^{−1/2}·σ(lora), [R, H·dk].
-  LoraLinear(xw, n, d, w_.w1, shape_.w_rank, w_.w2, kd, kTanh, hidden.data(),
-             w.data());
+  LoraLinear(xw, n, d, w_.w1, shape_.w_rank, w_.w2, kd, LoraAct::kTanh,
+             hidden.data(), w.data());
   ops::AddBias(w_.w_bias, n, kd, w.data());
   for (float& x_w : w) x_w = std::exp(-kDecayScale * ops::Sigmoid(x_w));
   std::vector<float>& value_first = ValueFirstRows();
   if (layer_ == 0) {
     value_first.assign(v.begin(), v.end());
   } else {
-    LoraLinear(xv, n, d, w_.v1, shape_.v_rank, w_.v2, vd, kIdentity,
+    LoraLinear(xv, n, d, w_.v1, shape_.v_rank, w_.v2, vd, LoraAct::kIdentity,
                hidden.data(), vmix.data());  // [R, H·dv]
     ops::AddBias(w_.v_bias, n, vd, vmix.data());
     for (int64_t i = 0; i < n * vd; ++i) {
       v[i] += (value_first[i] - v[i]) * ops::Sigmoid(vmix[i]);
     }
   }
-  LoraLinear(xa, n, d, w_.a1, shape_.a_rank, w_.a2, kd, kIdentity,
+  LoraLinear(xa, n, d, w_.a1, shape_.a_rank, w_.a2, kd, LoraAct::kIdentity,
              hidden.data(), a.data());  // [R, H·dk]
   ops::AddBias(w_.a_bias, n, kd, a.data());
   for (float& x_a : a) x_a = ops::Sigmoid(x_a);
-  LoraLinear(xg, n, d, w_.g1, shape_.g_rank, w_.g2, vd, kSigmoid, hidden.data(),
+  LoraLinear(xg, n, d, w_.g1, shape_.g_rank, w_.g2, vd, LoraAct::kSigmoid,
+             hidden.data(),
              g.data());  // [R, H·dv]
 
   // kk = normalise(k ⊙ k_k) per head; k ← k ⊙ (1 + (a − 1) ⊙ k_a).

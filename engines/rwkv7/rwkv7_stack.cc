@@ -140,7 +140,8 @@ std::string Rwkv7FlopsFormula() {
 }
 
 std::string Rwkv7StateFormula() {
-  return "4*L*(2*d + d*dk)  (dk = d/H; constant)";
+  return "4*L*(2*d + dk*Vd)  (dk = d/H, Vd = value width over all heads, d "
+         "unless value_dim says otherwise; constant)";
 }
 
 }  // namespace trilemma
