@@ -20,14 +20,14 @@ namespace trilemma::testing {
 // of RegisteredEngineFamilies()).
 inline constexpr std::string_view kExpectedFamilies[] = {
     "attention", "delta_net", "hybrid", "kv_evict",      "linear_attention",
-    "mamba",     "memory",    "null",   "sliding_window"};
+    "mamba",     "memory",    "null",   "rwkv7", "sliding_window"};
 
 // The presets a server hosts by default, in display order (the README's
 // engine table).
 inline constexpr std::string_view kExpectedDefaultPresets[] = {
     "attention",    "sliding_window",   "kv_evict_sinks",
     "kv_evict_h2o", "linear_attention", "linear_attention_taylor2",
-    "mamba",        "delta_net",        "hybrid_based",
+    "mamba",        "delta_net",        "rwkv7",            "hybrid_based",
     "hybrid_jamba", "memory",           "memory_exact"};
 
 // Presets of hidden families: hosted only when asked for by name.

@@ -161,4 +161,25 @@ std::vector<std::string> HfConfig::StringList(const std::string& key) {
   return list;
 }
 
+std::vector<int64_t> HfConfig::IntOrIntList(const std::string& key, int64_t min,
+                                            int64_t max) {
+  const nlohmann::json* v = Lookup(json_->value, key);
+  if (v == nullptr) return {};
+  std::vector<int64_t> list;
+  const bool array = v->is_array();
+  bool ok = !array || !v->empty();
+  for (size_t i = 0; ok && i < (array ? v->size() : 1); ++i) {
+    int64_t value = 0;
+    ok = AsInt(array ? (*v)[i] : *v, &value) && value >= min && value <= max;
+    if (ok) list.push_back(value);
+  }
+  if (!ok) {
+    Fail(key, absl::StrCat("must be an integer or a non-empty array of "
+                           "integers in [",
+                           min, ", ", max, "], got ", JsonForError(*v)));
+    return {};
+  }
+  return list;
+}
+
 }  // namespace trilemma

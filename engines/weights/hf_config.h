@@ -60,6 +60,10 @@ class HfConfig {
   std::string StringOr(const std::string& key, std::string def);
   // Required array of strings (e.g. "architectures"); {} on error.
   std::vector<std::string> StringList(const std::string& key);
+  // Optional integer or array of integers, each in [min, max] (e.g. fla's
+  // per-layer "value_dim"): {} when absent or on error, {n} for an integer.
+  std::vector<int64_t> IntOrIntList(const std::string& key, int64_t min,
+                                    int64_t max);
 
   // OK, or the first error any reader recorded.
   absl::Status Finish() const { return error_; }

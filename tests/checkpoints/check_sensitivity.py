@@ -27,6 +27,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import torch_reference as ref  # noqa: E402  (after the path is set)
+import rwkv7_ref  # noqa: E402
 
 TOLERANCE = 1e-4
 REQUIRED = 2 * TOLERANCE
@@ -78,6 +79,8 @@ def change(name, fn):
 def mistakes(c):
     """[(description, config changes, {function name: replacement},
          {tensor name: new value from the published tensors})]."""
+    if c["model_type"] == "rwkv7":
+        return rwkv7_ref.mistakes(c, change)
     t = c["model_type"]
     if t == "gpt_neox":
         qkv = l0(c, "attention.query_key_value.")
@@ -166,7 +169,7 @@ def main():
                     "--out", out], check=True)
     passed = failed = 0
     for case in ("neox", "neox_seq", "llama_gqa", "llama_tied", "mamba",
-                 "mamba_bias"):
+                 "mamba_bias", "rwkv7", "rwkv7_tied"):
         config, tensors = ref.load_checkpoint(os.path.join(out, case))
         with open(os.path.join(out, case, "prompt.json")) as f:
             tokens = torch.tensor(json.load(f)["tokens"])

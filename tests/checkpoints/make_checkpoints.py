@@ -16,6 +16,7 @@ assume that header order is data order.
   make_checkpoints.py --list                    # the case names
   make_checkpoints.py --bench pythia160m --out DIR   # full-size, for speed
   make_checkpoints.py --bench mamba130m --out DIR
+  make_checkpoints.py --bench rwkv7_168m --out DIR   # rwkv7_checkpoints.py
 
 The cases (vocab 96, 2 layers; see CASES):
   neox           GPT-NeoX, hidden 64, 4 heads, rotary_pct 0.25, parallel
@@ -47,6 +48,8 @@ import time
 import zlib
 
 import numpy as np
+
+import rwkv7_checkpoints  # RWKV7ForCausalLM cases (its own file)
 
 DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "BOOL": 1, "U8": 1}
 TORCH_DTYPE = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -383,6 +386,9 @@ BENCH = {
     "mamba130m": (lambda: mamba(vocab=50280, hidden=768, layers=24,
                                 dt_rank=48), 202),
 }
+
+
+rwkv7_checkpoints.register(CASES, BENCH, Tensor, normal)
 
 
 def prompt_for(seed, vocab, length):

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import rwkv7_ref  # RWKV7ForCausalLM (its own file)
+
 torch.set_default_dtype(torch.float64)
 SELF_CHECK_TOLERANCE = 1e-9
 LEGACY_SUFFIXES = (".attention.rotary_emb.inv_freq", ".attention.bias",
@@ -459,7 +461,9 @@ def selective_scan_quadratic(u, dt, A, B, C):
 
 
 ARCHITECTURES = {"GPTNeoXForCausalLM": GPTNeoX, "LlamaForCausalLM": Llama,
-                 "MambaForCausalLM": Mamba}
+                 "MambaForCausalLM": Mamba,
+                 "RWKV7ForCausalLM":
+                     lambda c, t: rwkv7_ref.Rwkv7(c, t, take_weights)}
 
 
 def build_model(config, tensors):

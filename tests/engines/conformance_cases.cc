@@ -93,6 +93,7 @@ std::vector<ConformanceCase> CheckpointConformanceCases() {
     c.family = absl::StartsWith(name, "neox")    ? "gpt_neox"
                : absl::StartsWith(name, "llama") ? "llama"
                : absl::StartsWith(name, "mamba") ? "mamba"
+               : absl::StartsWith(name, "rwkv7") ? "rwkv7"
                                                  : "unknown";
     c.test_name = Sanitize(std::string{name});
     c.engine_name = c.test_name;

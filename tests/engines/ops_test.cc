@@ -11,6 +11,7 @@
 #include "engines/ops/attention.h"
 #include "engines/ops/linear_recurrence.h"
 #include "engines/ops/matmul.h"
+#include "engines/ops/rwkv_ops.h"
 #include "engines/ops/ssm.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
@@ -352,6 +353,75 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
 
 // The work counter: each kernel adds exactly its analytic FLOPs per call,
 // computed from that call's sizes, on the calling thread only.
+// The RWKV-7 step against the matrix form Sᵀ ← Sᵀ(diag(decay) − kk (a⊙kk)ᵀ)
+// + v kᵀ, o = Sᵀ r, written out over M = Sᵀ [dv][dk].
+TEST(RwkvOpsTest, GeneralizedDeltaStepMatchesTheMatrixForm) {
+  constexpr int dk = 5, dv = 3;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> s(dk * dv), m(dv * dk);
+  for (int i = 0; i < dk; ++i) {
+    for (int j = 0; j < dv; ++j) m[j * dk + i] = s[i * dv + j] = n(rng);
+  }
+  for (int step = 0; step < 3; ++step) {
+    std::vector<float> r(dk), decay(dk), k(dk), kk(dk), a(dk), v(dv);
+    for (int i = 0; i < dk; ++i) {
+      r[i] = n(rng), decay[i] = 0.5f + 0.1f * i, k[i] = n(rng);
+      kk[i] = n(rng), a[i] = 0.2f * i;
+    }
+    for (float& x : v) x = n(rng);
+    std::vector<float> o(dv), scratch(dv);
+    const int64_t before = CountedFlops();
+    GeneralizedDeltaStep(r.data(), decay.data(), k.data(), v.data(), kk.data(),
+                         a.data(), dk, dv, s.data(), o.data(), scratch.data());
+    EXPECT_EQ(CountedFlops() - before, GeneralizedDeltaStepFlops(dk, dv));
+    std::vector<float> next(dv * dk);
+    for (int j = 0; j < dv; ++j) {
+      for (int c = 0; c < dk; ++c) {
+        float sum = 0;  // (M · T)[j][c], T = diag(decay) − kk (a⊙kk)ᵀ
+        for (int i = 0; i < dk; ++i) {
+          const float t = (i == c ? decay[i] : 0.0f) - kk[i] * a[c] * kk[c];
+          sum += m[j * dk + i] * t;
+        }
+        next[j * dk + c] = sum + v[j] * k[c];
+      }
+    }
+    m = next;
+    for (int j = 0; j < dv; ++j) {
+      float want = 0;
+      for (int i = 0; i < dk; ++i) want += m[j * dk + i] * r[i];
+      EXPECT_NEAR(o[j], want, 1e-4f) << "step " << step << ", j " << j;
+      for (int i = 0; i < dk; ++i) {
+        EXPECT_NEAR(s[i * dv + j], m[j * dk + i], 1e-4f);
+      }
+    }
+  }
+}
+
+TEST(RwkvOpsTest, GroupNormShiftMixAndSquaredRelu) {
+  // Two rows of two groups of 3: each group normalised on its own.
+  const float x[12] = {1, 2, 3, 10, 10, 16, -1, 0, 1, 4, 4, 4};
+  const float w[6] = {1, 1, 1, 2, 2, 2}, b[6] = {0, 0, 0, 1, 1, 1};
+  float y[12];
+  GroupNorm(x, w, b, 2, 3, 0.0f, 2, y);
+  const float s = std::sqrt(1.5f);  // 1 / std of {1, 2, 3}
+  EXPECT_NEAR(y[0], -s, 1e-5f);
+  EXPECT_NEAR(y[2], s, 1e-5f);
+  EXPECT_NEAR(y[3], 2 * (-1 / std::sqrt(2.0f)) + 1, 1e-5f);  // {10,10,16}
+  EXPECT_NEAR(y[5], 2 * std::sqrt(2.0f) + 1, 1e-5f);
+  EXPECT_NEAR(y[6], -s, 1e-5f);
+  float z[3];
+  GroupNorm(x + 9, w, nullptr, 1, 3, 1e-5f, 1, z);  // a constant group
+  EXPECT_EQ(z[0], 0.0f);
+  const float cur[3] = {1, 2, 3}, prev[3] = {5, 2, -1}, mu[3] = {0, 0.5f, 1};
+  float mixed[3];
+  ShiftMix(cur, prev, mu, 3, mixed);
+  EXPECT_THAT(mixed, ::testing::ElementsAre(1.0f, 2.0f, -1.0f));
+  float act[3] = {-2, 0.5f, 3};
+  SquaredRelu(act, 3);
+  EXPECT_THAT(act, ::testing::ElementsAre(0.0f, 0.25f, 9.0f));
+}
+
 TEST(WorkCounterTest, EachKernelAddsItsFlopsOnItsThread) {
   std::mt19937_64 rng(17);
   auto counted = [](const std::function<void()>& kernel) {

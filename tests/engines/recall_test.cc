@@ -6,6 +6,8 @@
 //                   <= 0.35 at N = 1024; state stops growing at W
 //   mamba           (state N = 16) clearly below attention at N = 256
 //                   (<= 0.7 while attention >= 0.99); state constant
+//   rwkv7           (issue 12) >= 0.9 at N = 16, <= 0.3 at N = 1024;
+//                   state constant
 //
 // MQAR as in tests/common/mqar_recall.h, with up to 100 queries.
 #include <algorithm>
@@ -161,6 +163,24 @@ TEST(RecallTest, MambaFallsClearlyBelowAttentionAtN256) {
   EXPECT_GE(few->recall - m->recall, 0.3)
       << "mamba recalls 16 pairs (" << few->recall << ") hardly better than "
       << "256 (" << m->recall << ")";
+}
+
+// rwkv7's circuit is a delta rule over one head of d_model − 1 key
+// dimensions (engines/rwkv7/rwkv7_preset.cc): few pairs are recalled
+// exactly, and past what that key space keeps apart recall falls away while
+// the state stays the same size.
+TEST(RecallTest, Rwkv7RecallsFewPairsAndLosesManyInAFixedState) {
+  std::unique_ptr<Engine> rwkv7 = MustCreate("rwkv7");
+  ASSERT_NE(rwkv7, nullptr);
+  absl::StatusOr<RecallResult> few = MeasureRecall(*rwkv7, 16, 16);
+  absl::StatusOr<RecallResult> many = MeasureRecall(*rwkv7, 1024, 1024);
+  ASSERT_TRUE(few.ok()) << few.status();
+  ASSERT_TRUE(many.ok()) << many.status();
+  std::cout << "rwkv7 recall: " << few->recall << " of 16 pairs, "
+            << many->recall << " of 1024\n";
+  EXPECT_GE(few->recall, 0.9) << "rwkv7 should recall 16 pairs";
+  EXPECT_LE(many->recall, 0.3) << "rwkv7 should lose most of 1024 pairs";
+  EXPECT_EQ(few->state_bytes, many->state_bytes) << "state is fixed";
 }
 
 TEST(RecallStateTest, AttentionStateGrowsLinearly) {

@@ -66,6 +66,28 @@ TEST(HfConfig, HasSeesPresentValues) {
   EXPECT_TRUE(c.Has("c"));
 }
 
+TEST(HfConfig, IntOrIntListTakesAnIntegerOrAList) {
+  HfConfig c =
+      ParseOrDie(R"({"one": 64, "list": [64, 64.0, 128], "none": null})");
+  EXPECT_THAT(c.IntOrIntList("one", 1, 1024), ElementsAre(64));
+  EXPECT_THAT(c.IntOrIntList("list", 1, 1024), ElementsAre(64, 64, 128));
+  EXPECT_TRUE(c.IntOrIntList("none", 1, 1024).empty());
+  EXPECT_TRUE(c.IntOrIntList("absent", 1, 1024).empty());
+  EXPECT_TRUE(c.Finish().ok()) << c.Finish();
+}
+
+TEST(HfConfig, IntOrIntListRejectsBadEntries) {
+  for (const char* text : {R"({"v": [64, "x"]})", R"({"v": [64, 0]})",
+                           R"({"v": []})", R"({"v": "64"})"}) {
+    HfConfig c = ParseOrDie(text);
+    EXPECT_TRUE(c.IntOrIntList("v", 1, 1024).empty()) << text;
+    EXPECT_THAT(FinishMessage(c),
+                HasSubstr("DIR/config.json: 'v' must be an integer or a "
+                          "non-empty array of integers in [1, 1024]"))
+        << text;
+  }
+}
+
 TEST(HfConfig, OutOfRangeNamesFileAndKey) {
   HfConfig c = ParseOrDie(R"({"hidden_size": -3})");
   EXPECT_EQ(c.Int("hidden_size", 1, 1048576), 1);
