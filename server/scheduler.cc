@@ -160,20 +160,25 @@ void EngineScheduler::ReleaseOpenStream(Sequence* s) {
   options_.open_streams->fetch_sub(1);
 }
 
-void EngineScheduler::SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
-                                     std::shared_ptr<EventSink> sink,
-                                     absl::Time accepted, absl::Time deadline) {
+EngineScheduler::Command EngineScheduler::OpenCommand(
+    SequenceId id, const v1::Limits& limits, std::shared_ptr<EventSink> sink,
+    absl::Time accepted, absl::Time deadline) {
   Command c;
   c.kind = Command::Kind::kOpen;
+  c.id = id;
   c.at = accepted;
   c.deadline = deadline;
   c.limits = limits;
   c.sink = std::move(sink);
+  return c;
+}
+
+void EngineScheduler::SubmitGenerate(const v1::Limits& limits, TurnRequest turn,
+                                     std::shared_ptr<EventSink> sink,
+                                     absl::Time accepted, absl::Time deadline) {
+  Command c =
+      OpenCommand(NewSessionId(), limits, std::move(sink), accepted, deadline);
   c.turn = std::move(turn);
-  {
-    absl::MutexLock lock(&mu_);
-    c.id = next_id_++;
-  }
   Submit(std::move(c));
 }
 
@@ -185,14 +190,8 @@ EngineScheduler::SequenceId EngineScheduler::NewSessionId() {
 void EngineScheduler::OpenSession(SequenceId id, const v1::Limits& limits,
                                   std::shared_ptr<EventSink> sink,
                                   absl::Time accepted, absl::Time deadline) {
-  Command c;
-  c.kind = Command::Kind::kOpen;
-  c.id = id;
-  c.at = accepted;
-  c.deadline = deadline;
+  Command c = OpenCommand(id, limits, std::move(sink), accepted, deadline);
   c.persistent = true;
-  c.limits = limits;
-  c.sink = std::move(sink);
   Submit(std::move(c));
 }
 

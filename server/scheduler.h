@@ -227,6 +227,11 @@ class EngineScheduler {
 
   // Enqueues `command`, or refuses it with UNAVAILABLE once stopped.
   void Submit(Command command);
+  // A kOpen command for sequence `id` (the caller adds the turn or marks it
+  // persistent).
+  static Command OpenCommand(SequenceId id, const v1::Limits& limits,
+                             std::shared_ptr<EventSink> sink,
+                             absl::Time accepted, absl::Time deadline);
   void Run();
   void WaitForWork(absl::Duration timeout);
 

@@ -3,11 +3,19 @@
 #include <cmath>
 #include <vector>
 
+#include "engines/ops/chunk_attention.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/parallel.h"
 #include "engines/ops/vector_ops.h"
 
 namespace trilemma {
+namespace {
+
+// Below this many rows of one session, the gather and the matmul set-up cost
+// more than the per-key loop saves.
+constexpr int64_t kMinChunkRows = 8;
+
+}  // namespace
 
 RotaryAttentionMixer::RotaryAttentionMixer(const Config& config,
                                            const Weights& weights)
@@ -85,7 +93,22 @@ void RotaryAttentionMixer::Forward(const float* x,
                        scale_, *row.kv, row.kv_layer, row.held, scores.data(),
                        &o[r * q_dim]);  // [H·hd]
   };
-  if (independent) {
+  // A prefill chunk (several rows, one session): dense products.
+  bool one_session = r_count >= kMinChunkRows;
+  for (int64_t r = 1; r < r_count && one_session; ++r) {
+    one_session = rows[r].kv == rows[0].kv;
+  }
+  if (independent && one_session) {
+    thread_local std::vector<int64_t> held;
+    held.resize(r_count);
+    for (int64_t r = 0; r < r_count; ++r) {
+      store(r);
+      held[r] = rows[r].held;
+    }
+    ops::AttendChunk(q.data(), q_dim, r_count, held.data(), config_.heads,
+                     config_.kv_heads, hd, scale_, *rows[0].kv,
+                     rows[0].kv_layer, o.data(), q_dim);  // [R, H·hd]
+  } else if (independent) {
     for (int64_t r = 0; r < r_count; ++r) store(r);
     ops::ParallelFor(r_count, attend);
   } else {

@@ -54,7 +54,7 @@ ThreadContext& Context() {
 
 void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
          int64_t n, bool b_transposed, const float* bias = nullptr,
-         Activation act = Activation::kNone) {
+         Activation act = Activation::kNone, bool any_shape = false) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   ThreadContext& ctx = Context();
@@ -63,14 +63,20 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
   dnnl::memory::desc b_md({k, n}, dt::f32, b_transposed ? tag::ba : tag::ab);
   dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
   dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
-  const Shape shape{
-      k, n, b_transposed, ctx.threads, bias != nullptr, static_cast<int>(act)};
+  // any_shape: inner and cols vary call to call too (attention over a
+  // growing context), so they are runtime dimensions as well: one primitive
+  // for every such product instead of one per context length.
+  constexpr int64_t kAny = DNNL_RUNTIME_DIM_VAL;
+  const Shape shape{any_shape ? -1 : k, any_shape ? -1 : n,
+                    b_transposed,       ctx.threads,
+                    bias != nullptr,    static_cast<int>(act)};
   auto it = ctx.primitives.find(shape);
   if (it == ctx.primitives.end()) {
-    const dnnl::memory::desc any_rows_a({DNNL_RUNTIME_DIM_VAL, k}, dt::f32,
-                                        tag::ab);
-    const dnnl::memory::desc any_rows_c({DNNL_RUNTIME_DIM_VAL, n}, dt::f32,
-                                        tag::ab);
+    const int64_t k_dim = any_shape ? kAny : k, n_dim = any_shape ? kAny : n;
+    const dnnl::memory::desc any_rows_a({kAny, k_dim}, dt::f32, tag::ab);
+    const dnnl::memory::desc any_rows_c({kAny, n_dim}, dt::f32, tag::ab);
+    const dnnl::memory::desc weights_md({k_dim, n_dim}, dt::f32,
+                                        b_transposed ? tag::ba : tag::ab);
     dnnl::primitive_attr attr;
     if (act == Activation::kGeluErf) {
       dnnl::post_ops post;
@@ -79,8 +85,8 @@ void Run(const float* a, const float* b, float* c, int64_t m, int64_t k,
     }
     dnnl::matmul::desc desc =
         bias != nullptr
-            ? dnnl::matmul::desc(any_rows_a, b_md, bias_md, any_rows_c)
-            : dnnl::matmul::desc(any_rows_a, b_md, any_rows_c);
+            ? dnnl::matmul::desc(any_rows_a, weights_md, bias_md, any_rows_c)
+            : dnnl::matmul::desc(any_rows_a, weights_md, any_rows_c);
     dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine);
     it = ctx.primitives.emplace(shape, dnnl::matmul(pd)).first;
   }
@@ -118,6 +124,18 @@ void Linear(const float* x, int64_t rows, int64_t in, const float* w,
   CountFlops(LinearFlops(rows, in, out) + (bias != nullptr ? rows * out : 0) +
              (act == Activation::kGeluErf ? 5 * rows * out : 0));
   Run(x, w, y, rows, in, out, /*b_transposed=*/true, bias, act);
+}
+
+void LinearUncounted(const float* x, int64_t rows, int64_t in, const float* w,
+                     int64_t out, float* y) {
+  Run(x, w, y, rows, in, out, /*b_transposed=*/true, nullptr, Activation::kNone,
+      /*any_shape=*/true);
+}
+
+void MatMulUncounted(const float* a, const float* b, float* c, int64_t m,
+                     int64_t k, int64_t n) {
+  Run(a, b, c, m, k, n, /*b_transposed=*/false, nullptr, Activation::kNone,
+      /*any_shape=*/true);
 }
 
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,

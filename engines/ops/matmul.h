@@ -37,6 +37,14 @@ void Linear(const float* x, int64_t rows, int64_t in, const float* w,
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k,
             int64_t n);
 
+// Linear and MatMul without adding to the work counter, for kernels that
+// compute part of a product densely but count only the work their
+// row-by-row form does (ops::AttendChunk).
+void LinearUncounted(const float* x, int64_t rows, int64_t in, const float* w,
+                     int64_t out, float* y);
+void MatMulUncounted(const float* a, const float* b, float* c, int64_t m,
+                     int64_t k, int64_t n);
+
 // Team size of this thread's matmuls (see SetStepThreads in engine.h).
 void SetThreads(int threads);
 

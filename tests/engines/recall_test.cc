@@ -172,8 +172,8 @@ TEST(RecallTest, MambaFallsClearlyBelowAttentionAtN256) {
 TEST(RecallTest, Rwkv7RecallsFewPairsAndLosesManyInAFixedState) {
   std::unique_ptr<Engine> rwkv7 = MustCreate("rwkv7");
   ASSERT_NE(rwkv7, nullptr);
-  absl::StatusOr<RecallResult> few = MeasureRecall(*rwkv7, 16, 16);
-  absl::StatusOr<RecallResult> many = MeasureRecall(*rwkv7, 1024, 1024);
+  absl::StatusOr<testing::MqarRecallResult> few = MeasureRecall(*rwkv7, 16, 16);
+  absl::StatusOr<testing::MqarRecallResult> many = MeasureRecall(*rwkv7, 1024, 1024);
   ASSERT_TRUE(few.ok()) << few.status();
   ASSERT_TRUE(many.ok()) << many.status();
   std::cout << "rwkv7 recall: " << few->recall << " of 16 pairs, "

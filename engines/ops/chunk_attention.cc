@@ -1,0 +1,74 @@
+#include "engines/ops/chunk_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engines/ops/matmul.h"
+#include "engines/ops/vector_ops.h"
+#include "engines/ops/work_counter.h"
+
+namespace trilemma::ops {
+
+void AttendChunk(const float* q, int64_t q_stride, int64_t rows,
+                 const int64_t* held, int q_heads, int kv_heads, int head_dim,
+                 float scale, const KvBlockTable& kv, int layer, float* out,
+                 int64_t out_stride) {
+  const int64_t slots = held[rows - 1];
+  const int kv_dim = kv.kv_dim();
+  const int block_tokens = kv.block_tokens();
+  const int group = q_heads / kv_heads;
+  int64_t attended = 0;
+  for (int64_t r = 0; r < rows; ++r) attended += held[r];
+  CountFlops(4 * attended * q_heads * head_dim);
+
+  thread_local std::vector<float> keys, values, qh, scores, oh;
+  keys.resize(slots * head_dim);
+  values.resize(slots * head_dim);
+  qh.resize(rows * head_dim);
+  scores.resize(rows * slots);
+  oh.resize(rows * head_dim);
+  for (int g = 0; g < kv_heads; ++g) {
+    // keys, values: [S, hd] of KV head g, out of the table's blocks.
+    for (int64_t s = 0; s < slots; ++s) {
+      const int64_t b = s / block_tokens;
+      const int64_t in_block = (s % block_tokens) * kv_dim + g * head_dim;
+      Copy(kv.BlockKeys(layer, b) + in_block, &keys[s * head_dim], head_dim);
+      Copy(kv.BlockValues(layer, b) + in_block, &values[s * head_dim],
+           head_dim);
+    }
+    for (int h = g * group; h < (g + 1) * group; ++h) {
+      for (int64_t r = 0; r < rows; ++r) {  // qh: [R, hd]
+        Copy(q + r * q_stride + int64_t{h} * head_dim, &qh[r * head_dim],
+             head_dim);
+      }
+      LinearUncounted(qh.data(), rows, head_dim, keys.data(), slots,
+                      scores.data());  // [R, S]
+      for (int64_t r = 0; r < rows; ++r) {
+        float* sr = &scores[r * slots];
+        const int64_t n = held[r];
+        float max_score = -INFINITY;
+        for (int64_t s = 0; s < n; ++s) {
+          sr[s] *= scale;
+          max_score = std::max(max_score, sr[s]);
+        }
+        float sum = 0.0f;
+        for (int64_t s = 0; s < n; ++s) {
+          sr[s] = std::exp(sr[s] - max_score);
+          sum += sr[s];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t s = 0; s < n; ++s) sr[s] *= inv;
+        std::fill(sr + n, sr + slots, 0.0f);  // causal mask
+      }
+      MatMulUncounted(scores.data(), values.data(), oh.data(), rows, slots,
+                      head_dim);  // [R, hd]
+      for (int64_t r = 0; r < rows; ++r) {
+        Copy(&oh[r * head_dim], out + r * out_stride + int64_t{h} * head_dim,
+             head_dim);
+      }
+    }
+  }
+}
+
+}  // namespace trilemma::ops
