@@ -63,8 +63,9 @@ void RotaryAttentionMixer::Forward(const float* x,
       rotary_.Apply(cos_sin.data(), config_.heads, qr);
       rotary_.Apply(cos_sin.data(), config_.kv_heads, kr);
     }
-    ops::Copy(kr, row.kv->Key(row.kv_layer, row.slot), kv_dim);
-    ops::Copy(&v[r * kv_dim], row.kv->Value(row.kv_layer, row.slot), kv_dim);
+    // Stored in the engine's kv_dtype; attention decodes it on the fly.
+    row.kv->WriteKey(row.kv_layer, row.slot, kr);
+    row.kv->WriteValue(row.kv_layer, row.slot, &v[r * kv_dim]);
     scores.resize(row.held);
     ops::AttendGrouped(qr, config_.heads, config_.kv_heads, hd, scale_, *row.kv,
                        row.kv_layer, row.held, scores.data(),
