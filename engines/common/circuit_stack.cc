@@ -72,7 +72,9 @@ class QkvCircuitMixer final : public Mixer {
                        .kv = row.kv,
                        .kv_layer = row.kv_layer,
                        .slot = row.slot,
-                       .held = row.held};
+                       .held = row.held,
+                       .attention_probs = nullptr,
+                       .external = row.external};
       if (row.observer != nullptr) {
         probs.resize(row.held);
         state.attention_probs = probs.data();

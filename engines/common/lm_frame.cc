@@ -48,12 +48,6 @@ LmFrame::LmFrame(const TensorMap& weights)
       d_(static_cast<int>(weights.Get("embed").shape[1])),
       vocab_(static_cast<int>(weights.Get("embed").shape[0])) {}
 
-void LmFrame::Embed(absl::Span<const int32_t> tokens, float* h) const {
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    ops::Copy(embed_ + static_cast<int64_t>(tokens[i]) * d_, h + i * d_, d_);
-  }
-}
-
 void LmFrame::Readout(const float* h, int64_t batch, float* normed,
                       float* logits) const {
   if (logits == nullptr) return;  // the caller wants no logits (prefill)

@@ -2,11 +2,9 @@
 // token codebook (embedding), the final RMSNorm and the readout tied to the
 // codebook — plus the knobs and weight-building helpers common to all presets.
 //
-// The frame owns no state: per step it embeds a batch of tokens into the
-// residual stream h [B, d] and reads logits [B, V] out of it.
+// The layer stack (circuit_stack.h) embeds and reads out through these
+// tensors; LmFrame's Readout is the same readout on its own (benchmarks):
 //
-//   h      = E[tokens]                         [B, d]
-//   ... blocks: h += mixer(...)
 //   logits = RmsNorm(h, norm_f) · Eᵀ           [B, V]
 //
 // Thread-safe: immutable after construction.
@@ -63,16 +61,10 @@ class LmFrame {
   int d_model() const { return d_; }
   int vocab() const { return vocab_; }
 
-  // h[i] = E[tokens[i]]; h is [tokens.size(), d].
-  void Embed(absl::Span<const int32_t> tokens, float* h) const;
-
   // logits [B, V] from the residual stream h [B, d]; `normed` is [B, d]
   // scratch. Does nothing when logits is null (see Engine::Step).
   void Readout(const float* h, int64_t batch, float* normed,
                float* logits) const;
-
-  // FLOPs of Readout for one row (the norm's few ops are not counted).
-  int64_t ReadoutFlops() const { return 2 * int64_t{vocab_} * d_; }
 
  private:
   const float* embed_;

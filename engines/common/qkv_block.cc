@@ -90,7 +90,6 @@ void AddQkvBlockWeights(const QkvBlockSpec& spec, int layer,
 }
 
 void QkvScratch::Resize(int64_t batch, int d, int qk, int dv) {
-  xn.resize(batch * d);
   q_in.resize(batch * d);
   k_in.resize(batch * d);
   v_in.resize(batch * d);
@@ -98,7 +97,6 @@ void QkvScratch::Resize(int64_t batch, int d, int qk, int dv) {
   k.resize(batch * qk);
   v.resize(batch * dv);
   o.resize(batch * dv);
-  out.resize(batch * d);
 }
 
 QkvBlock::QkvBlock(const TensorMap& w, int layer)
@@ -113,12 +111,6 @@ QkvBlock::QkvBlock(const TensorMap& w, int layer)
       d_(static_cast<int>(w.Get(LayerTensor(layer, "wq")).shape[1])),
       qk_(static_cast<int>(w.Get(LayerTensor(layer, "wq")).shape[0])),
       dv_(static_cast<int>(w.Get(LayerTensor(layer, "wv")).shape[0])) {}
-
-void QkvBlock::Project(const float* h, int64_t batch, float* const* prev,
-                       QkvScratch* s) const {
-  ops::RmsNorm(h, norm_, kRmsNormEps, batch, d_, s->xn.data());
-  ProjectNormed(s->xn.data(), batch, prev, s);
-}
 
 void QkvBlock::ProjectNormed(const float* normed, int64_t batch,
                              float* const* prev, QkvScratch* s) const {
@@ -141,11 +133,6 @@ void QkvBlock::ProjectNormed(const float* normed, int64_t batch,
 
 void QkvBlock::OutputTo(int64_t batch, QkvScratch* s, float* out) const {
   ops::Linear(s->o.data(), batch, dv_, wo_, d_, out);
-}
-
-void QkvBlock::Output(int64_t batch, QkvScratch* s, float* h) const {
-  ops::Linear(s->o.data(), batch, dv_, wo_, d_, s->out.data());
-  ops::Add(s->out.data(), h, batch * d_);
 }
 
 }  // namespace trilemma

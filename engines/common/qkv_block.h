@@ -50,7 +50,7 @@ void AddQkvBlockWeights(const QkvBlockSpec& spec, int layer,
 
 // Per-batch scratch for QkvBlock; sized once per step.
 struct QkvScratch {
-  std::vector<float> xn, q_in, k_in, v_in, q, k, v, o, out;
+  std::vector<float> q_in, k_in, v_in, q, k, v, o;
   void Resize(int64_t batch, int d, int qk, int dv);
 };
 
@@ -63,19 +63,13 @@ class QkvBlock {
   int qk_dim() const { return qk_; }
   int v_dim() const { return dv_; }
 
-  // Norms h [B, d], applies the token shift against prev[b] (each d floats,
-  // the previous token's normed input for session b, updated in place to
-  // this token's), and projects into s->q, s->k, s->v.
-  void Project(const float* h, int64_t batch, float* const* prev,
-               QkvScratch* s) const;
-
-  // As Project, for an input already normed with norm() (the layer stack
-  // applies the block norm itself): xn is [B, d].
+  // Applies the token shift to xn [B, d] (normed with norm(); the layer
+  // stack applies the block norm itself) against prev[b] (each d floats, the
+  // previous token's normed input for session b, updated in place to this
+  // token's), and projects into s->q, s->k, s->v.
   void ProjectNormed(const float* xn, int64_t batch, float* const* prev,
                      QkvScratch* s) const;
 
-  // h [B, d] += s->o [B, dv] · Woᵀ.
-  void Output(int64_t batch, QkvScratch* s, float* h) const;
   // out [B, d] = s->o [B, dv] · Woᵀ.
   void OutputTo(int64_t batch, QkvScratch* s, float* out) const;
 

@@ -18,6 +18,8 @@
 
 namespace trilemma {
 
+class KvPolicy;
+
 // What a mixer sees of one session for its block.
 struct MixerState {
   float* fixed = nullptr;  // the mixer's fixed_floats() floats (zero at first)
@@ -28,6 +30,9 @@ struct MixerState {
   // When non-null, a softmax mixer writes here the weight each of the
   // `held` slots received (summed over heads), for heavy-hitter eviction.
   float* attention_probs = nullptr;
+  // The session's KV policy when it keeps an external store (a retrieving
+  // mixer calls external->Retrieve; engines/stack/external_store_kv.h).
+  KvPolicy* external = nullptr;
 };
 
 class TokenMixer {

@@ -11,19 +11,24 @@
 // graph's search, about log n) or `exact` (a brute-force scan: 2·n·d per
 // step, so it is not efficient; it is the reference-checkable mode).
 //
-// Forward pass for one step of B sessions (see Step):
-//   h = E[tokens]                                       [B, d]
+// The memory family runs on the layer stack (docs/engines.md): a circuit
+// stack (engines/common/circuit_stack.h) whose sessions keep their KV with
+// ExternalStoreKvPolicy (engines/stack/external_store_kv.h), block 1's mixer
+// retrieving from the store (retrieval_mixer.h) and the other blocks plain
+// softmax over their windows.
+//
+// Forward pass for one token of one session at position p:
+//   h = E[token]                                        [d]
+//   p >= W:  store.Append(K[0][p mod W], V[0][p mod W])  (the leaving token)
 //   for each block l:
-//     q, k, v = QkvBlock(l).Project(h)                  [B, kv] each
-//     for each session b:
-//       slot = p mod W  (p = its position)
-//       l = 0, p >= W:  store.Append(K[0][slot], V[0][slot])  (leaving token)
-//       K[l][slot] = k_b; V[l][slot] = v_b
-//       l = 0:  R = store.Search(q_b, top_k)            [<= top_k ids]
-//               o_b = attention over window slots ∪ R   (one softmax)
-//       l > 0:  o_b = attention over window slots       (filler block)
-//     h += o · Woᵀ                                      [B, d]
-//   logits = RmsNorm(h) · Eᵀ                            [B, V]
+//     q, k, v = QkvBlock(l)(h)                          [kv] each
+//     K[l][p mod W] = k; V[l][p mod W] = v
+//     l = 0:  R = store.Search(q, top_k)                [<= top_k ids]
+//             o = attention over window slots ∪ R       (one softmax)
+//     l > 0:  o = attention over window slots           (filler block)
+//     h += o · Woᵀ                                      [d]
+//   logits = RmsNorm(h) · Eᵀ                            [V]
+// A step of B sessions runs them as B rows; prefill goes token by token.
 //
 // Preset "circuit": the attention construction (softmax_preset.h), so the
 // stored pair (key E[k_i], value E[v_i]) is both the best match of the query
@@ -32,232 +37,30 @@
 // projection; only block 1 touches the store.
 //
 // Knobs: the common ones (lm_frame.h), window, top_k, index, and for hnsw
-// m, ef_construction, ef; heads, beta, out_gain. Retrieval ranks entries by
-// the whole query·key product (all heads together).
-#include <algorithm>
-#include <cmath>
+// m, ef_construction, ef; heads, beta, out_gain; kv_dtype for the window's
+// KV (docs/kv_compression.md; the external store keeps float rows, decoded
+// from the window as they leave it). Retrieval ranks entries by the whole
+// query·key product (all heads together).
 #include <memory>
 #include <random>
 #include <string>
-#include <vector>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/lm_frame.h"
-#include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
-#include "engines/ops/attention.h"
-#include "engines/ops/retrieval_attention.h"
-#include "engines/ops/vector_ops.h"
+#include "engines/memory/retrieval_mixer.h"
 #include "engines/registry.h"
+#include "engines/stack/external_store_kv.h"
 #include "engines/state/external_kv_store.h"
-#include "engines/state/fixed_state.h"
-#include "engines/state/kv_block_pool.h"
-#include "engines/state/ring_window_kv.h"
 
 namespace trilemma {
 namespace {
 
-struct MemoryConfig {
-  int64_t window = 64;
-  int64_t top_k = 4;
-  ExternalKvStoreOptions store;
-};
-
-class MemoryEngine final : public Engine {
- public:
-  // REQUIRES: weights hold the frame and info.shape().layers() QkvBlocks
-  // with qk_dim == v_dim == heads * head_dim == config.store.dim.
-  MemoryEngine(v1::EngineInfo info, TensorMap weights, int heads,
-               int64_t state_budget_bytes, MemoryConfig config)
-      : info_(std::move(info)),
-        weights_(std::move(weights)),
-        frame_(weights_),
-        heads_(heads),
-        config_(config) {
-    const int layers = info_.shape().layers();
-    for (int l = 0; l < layers; ++l) blocks_.emplace_back(weights_, l);
-    kv_dim_ = blocks_[0].qk_dim();
-    head_dim_ = kv_dim_ / heads_;
-    const int64_t block_bytes =
-        KvBlockTable::BlockBytes(layers, kv_dim_, info_.block_tokens());
-    pool_ = std::make_unique<KvBlockPool>(info_.name(), state_budget_bytes,
-                                          block_bytes);
-    info_.set_block_bytes(block_bytes);
-    info_.set_state_budget_bytes(state_budget_bytes);
-  }
-
-  const v1::EngineInfo& info() const override { return info_; }
-  const KvBlockPool& pool() const override { return *pool_; }
-  const TensorMap& weights() const override { return weights_; }
-
-  absl::StatusOr<std::unique_ptr<Session>> NewSession() const override {
-    const int layers = static_cast<int>(blocks_.size());
-    absl::StatusOr<FixedState> shift =
-        FixedState::Create(pool_.get(), int64_t{layers} * frame_.d_model());
-    if (!shift.ok()) return shift.status();
-    return std::unique_ptr<Session>(
-        new MemorySession(RingWindowKv(pool_.get(), layers, kv_dim_,
-                                       info_.block_tokens(), config_.window),
-                          *std::move(shift), ExternalKvStore(config_.store)));
-  }
-
-  // The copy rebuilds an HNSW store entry by entry (see
-  // ExternalKvStore::CopyFrom), so it costs about what filling it did.
-  absl::StatusOr<std::unique_ptr<Session>> Fork(
-      const Session& session) const override {
-    const MemorySession& from = static_cast<const MemorySession&>(session);
-    absl::StatusOr<std::unique_ptr<Session>> fork = NewSession();
-    if (!fork.ok()) return fork.status();
-    MemorySession& to = *Cast(fork->get());
-    to.shift.CopyFrom(from.shift);
-    to.peak_distances = from.peak_distances;
-    if (absl::Status s = to.window.CopyFrom(from.window); !s.ok()) return s;
-    if (absl::Status s = to.store.CopyFrom(from.store); !s.ok()) return s;
-    return fork;
-  }
-
-  absl::Status Step(absl::Span<Session* const> sessions,
-                    absl::Span<const int32_t> tokens,
-                    float* logits) const override {
-    const int64_t batch = static_cast<int64_t>(sessions.size());
-    const int d = frame_.d_model();
-    thread_local QkvScratch s;
-    thread_local std::vector<float> h, normed, scores;
-    thread_local std::vector<float*> prev;
-    thread_local std::vector<int64_t> ids;
-    thread_local std::vector<const float*> row_keys, row_values;
-    s.Resize(batch, d, kv_dim_, kv_dim_);
-    h.resize(batch * d);
-    normed.resize(batch * d);
-    prev.resize(batch);
-    ids.resize(config_.top_k);
-    row_keys.resize(config_.top_k);
-    row_values.resize(config_.top_k);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-
-    frame_.Embed(tokens, h.data());  // h: [B, d]
-    for (size_t l = 0; l < blocks_.size(); ++l) {
-      for (int64_t b = 0; b < batch; ++b) {
-        prev[b] = Cast(sessions[b])->shift.data() + l * d;
-      }
-      blocks_[l].Project(h.data(), batch, prev.data(), &s);  // q, k, v: [B, kv]
-      for (int64_t b = 0; b < batch; ++b) {
-        MemorySession& m = *Cast(sessions[b]);
-        KvBlockTable& table = m.window.table();
-        const int64_t slot = m.window.next_slot();
-        const float* q = &s.q[b * kv_dim_];
-        float* o = &s.o[b * kv_dim_];
-        if (l == 0 && m.window.tokens() >= config_.window) {
-          // The slot's token (position p - W) leaves the window: store it.
-          absl::Status stored =
-              m.store.Append(table.Key(0, slot), table.Value(0, slot));
-          if (!stored.ok()) return stored;
-        }
-        ops::Copy(&s.k[b * kv_dim_], table.Key(l, slot), kv_dim_);
-        ops::Copy(&s.v[b * kv_dim_], table.Value(l, slot), kv_dim_);
-        const int64_t held = m.window.held_after();
-        if (l > 0) {
-          scores.resize(held);
-          ops::AttendSlots(q, heads_, head_dim_, scale, table, l, held,
-                           scores.data(), o);
-          continue;
-        }
-        const int64_t found = m.store.Search(q, config_.top_k, ids.data());
-        for (int64_t r = 0; r < found; ++r) {
-          row_keys[r] = m.store.key(ids[r]);
-          row_values[r] = m.store.value(ids[r]);
-        }
-        scores.resize(held + found);
-        ops::AttendSlotsAndRows(q, heads_, head_dim_, scale, table, 0, held,
-                                row_keys.data(), row_values.data(), found,
-                                scores.data(), o);
-      }
-      blocks_[l].Output(batch, &s, h.data());  // h += o·Woᵀ
-    }
-    for (Session* session : sessions) {
-      MemorySession& m = *Cast(session);
-      m.window.Advance();
-      m.peak_distances =
-          std::max(m.peak_distances, m.store.TakeDistanceComputations());
-    }
-    frame_.Readout(h.data(), batch, normed.data(), logits);  // [B, V]
-    return absl::OkStatus();
-  }
-
-  StepCost NextStepCost(const Session& session) const override {
-    const MemorySession& m = static_cast<const MemorySession&>(session);
-    const int64_t held = m.window.held_after();
-    const int64_t stored =
-        m.store.size() + (m.window.tokens() >= config_.window ? 1 : 0);
-    const int64_t retrieved = std::min(config_.top_k, stored);
-    StepCost cost;
-    for (const QkvBlock& block : blocks_) {
-      cost.flops += block.Flops() + ops::AttendFlops(held, kv_dim_);
-    }
-    cost.flops += ops::AttendFlops(retrieved, kv_dim_);
-    const int64_t products = SearchProducts(m, stored);
-    cost.flops += 2 * products * kv_dim_ + frame_.ReadoutFlops();
-    const int64_t layers = static_cast<int64_t>(blocks_.size());
-    cost.bytes = weights_.num_floats() * 4 +
-                 (layers * held + retrieved) * kv_dim_ * 2 * 4 +
-                 products * kv_dim_ * 4;
-    return cost;
-  }
-
- private:
-  struct MemorySession final : Session {
-    MemorySession(RingWindowKv window_state, FixedState shift_state,
-                  ExternalKvStore store_state)
-        : window(std::move(window_state)),
-          shift(std::move(shift_state)),
-          store(std::move(store_state)) {}
-    int64_t state_bytes() const override {
-      return window.bytes() + shift.bytes();
-    }
-    int64_t external_state_bytes() const override { return store.bytes(); }
-    int64_t context_tokens() const override { return window.tokens(); }
-    int64_t state_bytes_after(int64_t more) const override {
-      return window.bytes_after(more) + shift.bytes();
-    }
-    absl::Status Reserve(int64_t more) override {
-      if (absl::Status s = window.Reserve(more); !s.ok()) return s;
-      return store.Reserve(window.tokens() + more - window.window());
-    }
-
-    RingWindowKv window;    // all blocks' K/V of the last W tokens
-    FixedState shift;       // [layers, d]: previous token's normed block input
-    ExternalKvStore store;  // block 1's K/V of every token older than W
-    // Most query·key products any step of this session computed so far.
-    int64_t peak_distances = 0;
-  };
-  static MemorySession* Cast(Session* s) {
-    return static_cast<MemorySession*>(s);
-  }
-
-  // Query·key products of the next step's index work with `stored` entries.
-  // Exact: the scan, one per entry. HNSW: data dependent, so a measured
-  // estimate — the most any step of this session has needed (insert plus
-  // search, counted by the index's distance function), and at least the
-  // min(stored, max(ef, k)) entries any search must score.
-  int64_t SearchProducts(const MemorySession& m, int64_t stored) const {
-    if (config_.store.index == ExternalKvIndex::kExact) return stored;
-    const int64_t beam = std::max<int64_t>(config_.store.ef, config_.top_k);
-    return std::max(m.peak_distances, std::min(stored, beam));
-  }
-
-  v1::EngineInfo info_;
-  TensorMap weights_;
-  LmFrame frame_;
-  std::vector<QkvBlock> blocks_;
-  int heads_;
-  int kv_dim_ = 0;
-  int head_dim_ = 0;
-  MemoryConfig config_;
-  std::unique_ptr<KvBlockPool> pool_;
-};
-
-MemoryConfig ReadMemoryKnobs(Knobs& knobs, const CommonKnobs& common) {
-  MemoryConfig c;
+ExternalStoreKvOptions ReadMemoryKnobs(Knobs& knobs,
+                                       const CommonKnobs& common) {
+  ExternalStoreKvOptions c;
   c.window = knobs.Int("window", c.window, 1, int64_t{1} << 24);
   c.top_k = knobs.Int("top_k", c.top_k, 1, 1024);
   c.store.dim = common.d_model;
@@ -273,11 +76,9 @@ MemoryConfig ReadMemoryKnobs(Knobs& knobs, const CommonKnobs& common) {
 }
 
 v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
-                        const SoftmaxPreset& preset, const MemoryConfig& c,
-                        const Knobs& knobs) {
+                        const SoftmaxPreset& preset,
+                        const ExternalStoreKvOptions& c, const Knobs& knobs) {
   const int d = common.d_model;
-  const int64_t layers = common.depth;
-  const int64_t t = common.block_tokens;
   const bool hnsw = c.store.index == ExternalKvIndex::kHnsw;
   v1::EngineInfo info;
   FillCommonInfo(spec.name, "memory", common, &info);
@@ -296,14 +97,9 @@ v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
   info.mutable_shape()->set_heads(preset.heads);
   info.mutable_shape()->set_head_dim(preset.head_dim(d));
   info.mutable_shape()->set_window(static_cast<int32_t>(c.window));
+  // The layer stack fills the state fields and external_bytes_per_token.
   info.set_block_tokens(common.block_tokens);
-  const int64_t kv_per_token = int64_t{4} * 2 * layers * d;
-  info.set_state_bytes_fixed(int64_t{4} * layers * d);
-  info.set_state_bytes_per_token(kv_per_token);
-  info.set_state_bytes_cap(int64_t{4} * layers * d +
-                           (c.window + t - 1) / t * t * kv_per_token);
   const int64_t per_entry = ExternalKvStore::BytesPerEntry(c.store);
-  info.set_external_bytes_per_token(per_entry);
   info.set_flops_formula(absl::StrCat(
       "L*(8*d*d + 4*min(n,W)*d) + 4*min(k,n-W)*d + 2*V*d + ",
       hnsw ? "2*D*d  (D = query-key products of the HNSW insert + search, "
@@ -322,8 +118,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
     const EngineSpec& spec) {
   Knobs knobs(spec.knobs);
   const CommonKnobs common = ReadCommonKnobs(knobs);
-  const MemoryConfig config = ReadMemoryKnobs(knobs, common);
+  const ExternalStoreKvOptions options = ReadMemoryKnobs(knobs, common);
   const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
+  const KvFormat kv_format =
+      ReadKvDtypeKnob(knobs, preset.head_dim(common.d_model));
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   TensorMap weights;
   AddFrameWeights(common, &weights);
@@ -333,10 +131,21 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
       !s.ok()) {
     return s;
   }
-  v1::EngineInfo info = MakeInfo(spec, common, preset, config, knobs);
-  return std::make_unique<MemoryEngine>(std::move(info), std::move(weights),
-                                        preset.heads, spec.state_budget_bytes,
-                                        config);
+  const int d = common.d_model;
+  const int head_dim = preset.head_dim(d);
+  // Block 1 retrieves from the store (which keeps its KV layer, 0); the
+  // filler blocks attend over their windows only.
+  MixerStack stack;
+  stack.kv = ExternalStoreKvPolicy(options);
+  stack.kv.format = kv_format;  // the window's rows; the store keeps floats
+  stack.kv_dim = d;
+  stack.mixers.push_back(MakeRetrievalSoftmaxMixer(preset.heads, head_dim));
+  for (int l = 1; l < common.depth; ++l) {
+    stack.mixers.push_back(MakeSoftmaxKvMixer(preset.heads, head_dim));
+  }
+  return MakeCircuitStackEngine(MakeInfo(spec, common, preset, options, knobs),
+                                std::move(weights), std::move(stack),
+                                spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
@@ -348,6 +157,12 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
                            {"window", "6"},
                            {"top_k", "2"},
                            {"init", "random"},
+                           {"heads", "2"}},
+                          {{"index", "exact"},
+                           {"window", "6"},
+                           {"top_k", "2"},
+                           {"kv_dtype", "int8"},
+                           {"block_tokens", "4"},
                            {"heads", "2"}},
                           {{"index", "exact"},
                            {"window", "5"},

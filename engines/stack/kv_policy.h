@@ -2,7 +2,9 @@
 // key and value go to and which slots later tokens attend. One implementation
 // per kind of KV state: paged (every token; engines/state/paged_kv_cache.h),
 // ring window (the last W), sinks + window and heavy hitters
-// (engines/state/evicting_kv.h). The layer-stack engine holds one policy per
+// (engines/state/evicting_kv.h), and a ring window whose leaving tokens go to
+// an external key-value store read by top-k search (external_store_kv.h).
+// The layer-stack engine holds one policy per
 // session, shared by every KV-keeping mixer of the stack (each its own layer
 // of the block table), and a family picks it with a KvPolicySpec.
 //
@@ -60,6 +62,32 @@ class KvPolicy {
   // Copies `other`'s tokens into this empty policy (same kind and shape),
   // taking blocks from the pool.
   virtual absl::Status CopyFrom(const KvPolicy& other) = 0;
+
+  // Called before a forward pass writes the next token(s). A policy that
+  // moves the token leaving its slot elsewhere (an external store) does it
+  // here; such a policy returns false from Place(ahead > 0), so exactly one
+  // token follows.
+  virtual absl::Status BeforeWrite() { return absl::OkStatus(); }
+
+  // --- External tier (external_store_kv.h); none for pool-only policies. ---
+  // Bytes held outside the pool (Session::external_state_bytes).
+  virtual int64_t external_bytes() const { return 0; }
+  // Most rows Retrieve returns; 0: the policy keeps no external store.
+  virtual int64_t retrieve_k() const { return 0; }
+  // Writes pointers to the key and value rows (kv_dim floats each) of the
+  // min(retrieve_k(), stored) entries best matching `query` by inner
+  // product, best first; returns how many. Valid until the next call.
+  virtual int64_t Retrieve(const float* /*query*/, const float** /*keys*/,
+                           const float** /*values*/) {
+    return 0;
+  }
+  // The next step's external work, for the cost model: rows one Retrieve
+  // returns and query·key products the store computes (insert + search).
+  struct ExternalWork {
+    int64_t retrieved = 0;
+    int64_t products = 0;
+  };
+  virtual ExternalWork NextExternalWork() const { return {}; }
 };
 
 // What a stack's sessions keep their KV with. A null `make` keeps none.
@@ -75,6 +103,9 @@ struct KvPolicySpec {
   // How the rows are stored (the `kv_dtype` knob); the engine's pool carries
   // it to every table (engines/state/kv_format.h).
   KvFormat format;
+  // Expected external-tier bytes per token past the pool's kept tokens, for
+  // EngineInfo.external_bytes_per_token (0: no external tier).
+  int64_t external_bytes_per_token = 0;
 };
 
 // Every token, slot = position (full attention).

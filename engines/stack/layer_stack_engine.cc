@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engines/ops/attention.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/state/fixed_state.h"
@@ -28,6 +29,9 @@ class LayerStackEngine::StackSession final : public Session {
   int64_t state_bytes() const override {
     return fixed_.bytes() + (kv_ ? kv_->bytes() : 0);
   }
+  int64_t external_state_bytes() const override {
+    return kv_ ? kv_->external_bytes() : 0;
+  }
   int64_t context_tokens() const override { return tokens_; }
   int64_t state_bytes_after(int64_t more) const override {
     return fixed_.bytes() + (kv_ ? kv_->bytes_after(more) : 0);
@@ -44,6 +48,7 @@ class LayerStackEngine::StackSession final : public Session {
 
   float* fixed() { return fixed_.data(); }
   KvPolicy* policy() { return kv_.get(); }
+  const KvPolicy* policy() const { return kv_.get(); }
   KvBlockTable* kv() { return kv_ ? &kv_->table() : nullptr; }
   int64_t tokens() const { return tokens_; }
   // The token `ahead` after the next one: its slot and held count, or false
@@ -55,6 +60,9 @@ class LayerStackEngine::StackSession final : public Session {
       return true;
     }
     return kv_->Place(ahead, slot, held);
+  }
+  absl::Status BeforeWrite() {
+    return kv_ ? kv_->BeforeWrite() : absl::OkStatus();
   }
   void Advance(int64_t n) {
     tokens_ += n;
@@ -88,6 +96,7 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
   const int64_t fixed_bytes = 4 * fixed_floats_ + stack_.kv.fixed_bytes;
   info_.set_state_budget_bytes(state_budget_bytes);
   info_.set_state_bytes_fixed(fixed_bytes);
+  info_.set_external_bytes_per_token(stack_.kv.external_bytes_per_token);
   // Without KV no block is ever taken; the granule only has to be positive.
   int64_t block_bytes = std::max<int64_t>(fixed_bytes, 4);
   if (!stack_.kv.make) {
@@ -170,6 +179,8 @@ void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
       KvPolicy* policy = place.session->policy();
       row.observer =
           policy != nullptr && policy->wants_attention() ? policy : nullptr;
+      row.external =
+          policy != nullptr && policy->retrieve_k() > 0 ? policy : nullptr;
     }
     block.norm.Apply(h.data(), r_count, xn.data());             // [R, d]
     block.mixer->Forward(xn.data(), mixer_rows, mixed.data());  // [R, d]
@@ -207,15 +218,16 @@ absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,
     row.session = session;
     row.position = session->tokens();
     session->Place(0, &row.slot, &row.held);
+    if (absl::Status s = session->BeforeWrite(); !s.ok()) return s;
   }
   Forward(tokens, rows, static_cast<int64_t>(rows.size()), logits);
   for (Session* s : sessions) static_cast<StackSession*>(s)->Advance(1);
   return absl::OkStatus();
 }
 
-bool LayerStackEngine::PrefillChunk(StackSession* session,
-                                    absl::Span<const int32_t> tokens,
-                                    float* logits) const {
+absl::StatusOr<bool> LayerStackEngine::PrefillChunk(
+    StackSession* session, absl::Span<const int32_t> tokens,
+    float* logits) const {
   thread_local std::vector<RowPlace> rows;
   rows.clear();
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -226,6 +238,7 @@ bool LayerStackEngine::PrefillChunk(StackSession* session,
       return false;
     }
   }
+  if (absl::Status s = session->BeforeWrite(); !s.ok()) return s;
   Forward(tokens, rows, 1, logits);
   session->Advance(static_cast<int64_t>(tokens.size()));
   return true;
@@ -239,7 +252,10 @@ absl::Status LayerStackEngine::Prefill(Session* s,
   for (int64_t begin = 0; begin < total; begin += kPrefillRows) {
     const int64_t n = std::min(kPrefillRows, total - begin);
     float* out = begin + n == total ? logits : nullptr;
-    if (PrefillChunk(session, tokens.subspan(begin, n), out)) continue;
+    absl::StatusOr<bool> ran =
+        PrefillChunk(session, tokens.subspan(begin, n), out);
+    if (!ran.ok()) return ran.status();
+    if (*ran) continue;
     // A policy that must see each token's attention first: one at a time.
     return Engine::Prefill(s, tokens.subspan(begin), logits);
   }
@@ -260,6 +276,14 @@ StepCost LayerStackEngine::NextStepCost(const Session& s) const {
   // (in their stored format).
   cost.bytes = weights_->num_floats() * 4 + 2 * 4 * fixed_floats_ +
                held * info_.state_bytes_per_token();
+  // An external store: its index's query·key products, and one mixer
+  // attending over the retrieved rows (kv_policy.h, NextExternalWork).
+  if (const KvPolicy* policy = session.policy(); policy != nullptr) {
+    const KvPolicy::ExternalWork work = policy->NextExternalWork();
+    cost.flops +=
+        ops::AttendFlops(work.retrieved, kv_dim_) + 2 * work.products * kv_dim_;
+    cost.bytes += (work.retrieved * 2 + work.products) * kv_dim_ * 4;
+  }
   return cost;
 }
 

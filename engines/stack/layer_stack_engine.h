@@ -16,8 +16,10 @@
 //
 // Session state, all charged to the engine's KvBlockPool: one FixedState
 // holding every mixer's fixed floats, and — when any mixer keeps KV — one
-// KvPolicy (paged, ring window, sinks, heavy hitters; kv_policy.h) with a KV
-// layer per KV-keeping mixer.
+// KvPolicy (paged, ring window, sinks, heavy hitters, ring window + external
+// store; kv_policy.h) with a KV layer per KV-keeping mixer. A policy's
+// external tier is reported as Session::external_state_bytes and charged to
+// no pool.
 //
 // Example:
 //   LayerStack stack{.frame = frame, .kv = PagedKvPolicy(), .block_tokens =
@@ -105,8 +107,10 @@ class LayerStackEngine final : public Engine {
   };
   // Runs `tokens` of one session as one chunk of rows; false (nothing run)
   // when its KV policy cannot place them ahead.
-  bool PrefillChunk(StackSession* session, absl::Span<const int32_t> tokens,
-                    float* logits) const;
+  // An error from the policy's BeforeWrite is returned unchanged.
+  absl::StatusOr<bool> PrefillChunk(StackSession* session,
+                                    absl::Span<const int32_t> tokens,
+                                    float* logits) const;
 
   // Runs rows through the blocks; writes logits for rows
   // [rows.size() - logit_rows, rows.size()) when logits is non-null.

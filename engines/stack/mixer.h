@@ -32,8 +32,8 @@ struct MixerStateDecl {
   // matrix memory, token-shift row).
   int64_t fixed_floats = 0;
   // > 0: one key and one value row of this width per token, kept by the
-  // engine's KV policy (paged or ring window). Every KV-keeping mixer of one
-  // stack has the same width.
+  // engine's KV policy (paged, ring window, evicting, external store). Every
+  // KV-keeping mixer of one stack has the same width.
   int kv_dim = 0;
 };
 
@@ -49,6 +49,10 @@ struct MixerRow {
   // weights (heavy hitters): a softmax mixer reports them with
   // observer->ObserveAttention(kv_layer, probs, held).
   KvPolicy* observer = nullptr;
+  // Non-null when the session's KV policy keeps an external store
+  // (retrieve_k() > 0): a retrieving mixer reads it with
+  // external->Retrieve(query, keys, values).
+  KvPolicy* external = nullptr;
 };
 
 class Mixer {
