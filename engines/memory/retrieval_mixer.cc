@@ -23,7 +23,6 @@ class RetrievalSoftmaxMixer final : public TokenMixer {
 
   void Mix(const float* q, const float* k, const float* v,
            const MixerState& state, float* o) const override {
-    const int kv_dim = heads_ * head_dim_;
     state.kv->WriteKey(state.kv_layer, state.slot, k);  // in the KV format
     state.kv->WriteValue(state.kv_layer, state.slot, v);
     thread_local std::vector<const float*> row_keys, row_values;
