@@ -134,6 +134,7 @@ KvPolicySpec ExternalStoreKvPolicy(const ExternalStoreKvOptions& options) {
           },
           .kept_tokens = options.window,
           .fixed_bytes = 0,
+          .format = {},  // the memory family sets the window's kv_dtype
           .external_bytes_per_token =
               ExternalKvStore::BytesPerEntry(options.store)};
 }

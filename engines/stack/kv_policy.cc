@@ -14,7 +14,8 @@ KvPolicySpec PagedKvPolicy(KvFormat format) {
       },
       .kept_tokens = 0,
       .fixed_bytes = 0,
-      .format = format};
+      .format = format,
+      .external_bytes_per_token = 0};
 }
 
 KvPolicySpec RingWindowKvPolicy(int64_t window, KvFormat format) {
@@ -26,7 +27,8 @@ KvPolicySpec RingWindowKvPolicy(int64_t window, KvFormat format) {
           },
           .kept_tokens = window,
           .fixed_bytes = 0,
-          .format = format};
+          .format = format,
+          .external_bytes_per_token = 0};
 }
 
 }  // namespace trilemma
