@@ -44,19 +44,18 @@ inline uint16_t FloatToHalf(float value) {
   return static_cast<uint16_t>(o | (sign >> 16));
 }
 
-// IEEE binary16 -> float, exact. Branch-free (selects) so loops vectorise.
+// IEEE binary16 -> float, exact. Masks instead of branches so decoding
+// loops vectorise: the exponent/mantissa bits placed in a float and scaled by
+// 2^112 give every finite half (subnormals included); inf and NaN are patched.
 inline float HalfToFloat(uint16_t h) {
-  const uint32_t shifted_exp = 0x7c00u << 13;
-  uint32_t o = (static_cast<uint32_t>(h) & 0x7fffu) << 13;
-  const uint32_t exp = shifted_exp & o;
-  o += (127u - 15u) << 23;
-  o += exp == shifted_exp ? (128u - 16u) << 23 : 0u;  // inf / NaN
-  const float magic = std::bit_cast<float>(113u << 23);
-  const uint32_t subnormal =
-      std::bit_cast<uint32_t>(std::bit_cast<float>(o + (1u << 23)) - magic);
-  o = exp == 0 ? subnormal : o;
-  o |= (static_cast<uint32_t>(h) & 0x8000u) << 16;
-  return std::bit_cast<float>(o);
+  const uint32_t em = static_cast<uint32_t>(h) & 0x7fffu;
+  const uint32_t finite =
+      std::bit_cast<uint32_t>(std::bit_cast<float>(em << 13) * 0x1p112f);
+  const uint32_t special = 0u - static_cast<uint32_t>(em >= 0x7c00u);
+  const uint32_t inf_nan = 0x7f800000u | ((em & 0x3ffu) << 13);
+  const uint32_t bits = (finite & ~special) | (inf_nan & special);
+  return std::bit_cast<float>(bits |
+                              ((static_cast<uint32_t>(h) & 0x8000u) << 16));
 }
 
 void EncodeF16(const float* x, int64_t n, uint16_t* out);
