@@ -25,10 +25,21 @@ inline constexpr std::string_view kExpectedFamilies[] = {
 // The presets a server hosts by default, in display order (the README's
 // engine table).
 inline constexpr std::string_view kExpectedDefaultPresets[] = {
-    "attention",    "sliding_window",   "kv_evict_sinks",
-    "kv_evict_h2o", "linear_attention", "linear_attention_taylor2",
-    "mamba",        "delta_net",        "rwkv7",            "hybrid_based",
-    "hybrid_jamba", "memory",           "memory_exact"};
+    "attention",
+    "attention_int8",
+    "attention_int4",
+    "sliding_window",
+    "kv_evict_sinks",
+    "kv_evict_h2o",
+    "linear_attention",
+    "linear_attention_taylor2",
+    "mamba",
+    "delta_net",
+    "rwkv7",
+    "hybrid_based",
+    "hybrid_jamba",
+    "memory",
+    "memory_exact"};
 
 // Presets of hidden families: hosted only when asked for by name.
 inline constexpr std::string_view kExpectedHiddenPresets[] = {"null"};

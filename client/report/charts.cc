@@ -121,6 +121,76 @@ std::vector<LegendEntry> EngineLegend(const v1::SweepReport& report) {
   return entries;
 }
 
+// The state chart's legend: each engine with the bytes one token of context
+// adds to its state (EngineInfo.state_bytes_per_token: the KV format's real
+// bytes, so kv_dtype presets show theirs) and its cap when it has one.
+std::vector<LegendEntry> StateLegend(const v1::SweepReport& report) {
+  std::vector<LegendEntry> entries = EngineLegend(report);
+  for (int e = 0; e < report.engines_size(); ++e) {
+    const v1::EngineInfo& info = report.engines(e);
+    if (info.state_bytes_per_token() <= 0) continue;
+    absl::StrAppend(
+        &entries[e].label, " · ", FormatBytes(info.state_bytes_per_token()),
+        "/tok",
+        info.state_bytes_cap() > 0
+            ? absl::StrCat(" ≤ ", FormatBytes(info.state_bytes_cap()))
+            : "");
+  }
+  return entries;
+}
+
+// Under the triangle: every engine on one log axis of state bytes per token
+// of context at the largest context it was measured at. Engines at the same
+// triangle spot (attention and its kv_dtype presets all grow O(n)) separate
+// here: compressed KV sits between full attention and the windows.
+std::string StatePerTokenStrip(const v1::SweepReport& report, double left,
+                               double top, double width) {
+  struct Point {
+    std::string label;
+    double per_token;
+  };
+  std::vector<Point> points;
+  for (const v1::SweepEngineSummary& s : report.summaries()) {
+    if (s.max_context_tokens() <= 0 || s.state_bytes_at_max_context() <= 0) {
+      continue;
+    }
+    points.push_back(
+        {s.engine(), static_cast<double>(s.state_bytes_at_max_context()) /
+                         static_cast<double>(s.max_context_tokens())});
+  }
+  std::string out = SvgText(
+      left, top, "state bytes per context token at the largest context (log)",
+      "start", 12, "font-weight=\"bold\"");
+  if (points.empty()) return out;
+  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+    return a.per_token > b.per_token;
+  });
+  const double lo = points.back().per_token, hi = points.front().per_token;
+  const Scale x =
+      Scale::Log(std::max(lo / 1.5, 1e-3), hi * 1.5, left, left + width);
+  const double axis_y = top + 24;
+  absl::StrAppend(&out,
+                  SvgLine(left, axis_y, left + width, axis_y, "#555555", 1));
+  for (size_t i = 0; i < points.size(); ++i) {
+    const double px = x(points[i].per_token);
+    // Labels hang below the axis in staggered rows, largest state first.
+    const double ly = axis_y + 16 + 13.0 * static_cast<double>(i);
+    absl::StrAppend(
+        &out, SvgCircle(px, axis_y, 4, "#444444", "#ffffff"),
+        SvgLine(px, axis_y + 4, px, ly - 10, "#bbbbbb", 0.6),
+        SvgText(px, ly,
+                absl::StrCat(points[i].label, " ",
+                             FormatBytes(static_cast<int64_t>(
+                                 std::llround(points[i].per_token)))),
+                px > left + width / 2 ? "end" : "start", 10));
+  }
+  return out;
+}
+
+double StatePerTokenStripHeight(const v1::SweepReport& report) {
+  return 50 + 13.0 * report.summaries_size();
+}
+
 // Places labels beside their points without overlapping each other or the
 // points: a label that would collide moves up in 13 px steps (a cluster's
 // labels form a column rising from it).
@@ -242,10 +312,10 @@ std::string StateVsContextChart(const v1::SweepReport& report) {
       ContextPanel(report, frame, SweepMetric::kStateBytes,
                    "state bytes (model + external, log)", BytesTick),
       SvgLegend(frame.left + frame.width + 20, frame.top + 8,
-                EngineLegend(report), 1, 180));
+                StateLegend(report), 1, 180));
   const double height = std::max(frame.top + frame.height + 60,
                                  frame.top + 40 + 18.0 * report.engines_size());
-  return SvgDocument(frame.left + frame.width + 220, height, "state-vs-context",
+  return SvgDocument(frame.left + frame.width + 360, height, "state-vs-context",
                      "State bytes vs context length", body);
 }
 
@@ -422,7 +492,12 @@ std::string TriangleChart(const v1::SweepReport& report) {
       SvgText(kx + 24, ky + 20.0 * kSteps + 66, "same family, knob moving",
               "start", 11),
       "</g>\n");
-  return SvgDocument(frame.left + frame.width + 230, bottom + 60, "triangle",
+  absl::StrAppend(
+      &body, "<g class=\"state-per-token\">",
+      StatePerTokenStrip(report, frame.left, bottom + 70, frame.width),
+      "</g>\n");
+  return SvgDocument(frame.left + frame.width + 230,
+                     bottom + 80 + StatePerTokenStripHeight(report), "triangle",
                      "The triangle: efficiency, compactness, recall", body);
 }
 

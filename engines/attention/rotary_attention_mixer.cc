@@ -67,7 +67,10 @@ void RotaryAttentionMixer::Forward(const float* x,
   // of distinct sessions; a paged prefill chunk), all writes go first and
   // the rows attend in parallel; a ring wrapping inside a chunk stays in
   // row order.
-  bool independent = true;
+  // An int8 row that raises its block's scale requantizes the rows already
+  // there, so a later row's write would change what an earlier row reads.
+  bool independent =
+      r_count > 0 && rows[0].kv->format().dtype != KvDtype::kInt8;
   for (int64_t r = 1; r < r_count; ++r) {
     if (rows[r].kv == rows[r - 1].kv && rows[r].slot < rows[r - 1].held) {
       independent = false;
@@ -82,8 +85,9 @@ void RotaryAttentionMixer::Forward(const float* x,
       rotary_.Apply(cos_sin.data(), config_.heads, qr);
       rotary_.Apply(cos_sin.data(), config_.kv_heads, kr);
     }
-    ops::Copy(kr, row.kv->Key(row.kv_layer, row.slot), kv_dim);
-    ops::Copy(&v[r * kv_dim], row.kv->Value(row.kv_layer, row.slot), kv_dim);
+    // Stored in the engine's kv_dtype; attention decodes it on the fly.
+    row.kv->WriteKey(row.kv_layer, row.slot, kr);
+    row.kv->WriteValue(row.kv_layer, row.slot, &v[r * kv_dim]);
   };
   auto attend = [&](int64_t r) {
     const MixerRow& row = rows[r];

@@ -25,9 +25,8 @@ class SoftmaxKvMixer final : public TokenMixer {
 
   void Mix(const float* q, const float* k, const float* v,
            const MixerState& state, float* o) const override {
-    const int kv_dim = heads_ * head_dim_;
-    ops::Copy(k, state.kv->Key(state.kv_layer, state.slot), kv_dim);
-    ops::Copy(v, state.kv->Value(state.kv_layer, state.slot), kv_dim);
+    state.kv->WriteKey(state.kv_layer, state.slot, k);  // in the KV format
+    state.kv->WriteValue(state.kv_layer, state.slot, v);
     thread_local std::vector<float> scores;
     scores.resize(state.held);
     ops::AttendSlots(q, heads_, head_dim_, scale_, *state.kv, state.kv_layer,

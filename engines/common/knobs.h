@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engines/state/kv_format.h"
 #include "trilemma/v1/engine_info.pb.h"
 
 namespace trilemma {
@@ -57,6 +58,22 @@ class Knobs {
   std::set<std::string> read_;
   absl::Status error_;
 };
+
+// The `kv_dtype` knob of every engine that keeps KV: f32 (default), f16, int8
+// (a scale per block and per head of width `head_dim`), int4 (a scale per 32
+// elements); engines/state/kv_format.h.
+inline KvFormat ReadKvDtypeKnob(Knobs& knobs, int head_dim) {
+  return {
+      .dtype = KvDtypeFromName(knobs.Choice("kv_dtype", "f32", KvDtypeNames())),
+      .scale_width = head_dim};
+}
+
+// For EngineInfo text: "" for f32, else how the KV rows are stored.
+inline std::string KvDtypeNote(const KvFormat& format) {
+  if (format.dtype == KvDtype::kF32) return "";
+  return "; KV stored as " + std::string(KvDtypeName(format.dtype)) +
+         " (block_bytes per block_tokens tokens, scales included)";
+}
 
 }  // namespace trilemma
 

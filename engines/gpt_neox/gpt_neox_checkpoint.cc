@@ -9,7 +9,8 @@
 // the first rotary_pct·hd dims of each head; the MLP is
 // dense_4h_to_h(GELU(dense_h_to_4h(x))) with biases and the exact erf GELU.
 //
-// Knobs: block_tokens (KV block size in tokens, default 16).
+// Knobs: block_tokens (KV block size in tokens, default 16), kv_dtype (f32,
+// f16, int8 with a scale per block and head, int4; docs/kv_compression.md).
 #include <memory>
 #include <string>
 
@@ -38,6 +39,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadGptNeox(
   Knobs knobs(spec.knobs);
   const int block_tokens =
       static_cast<int>(knobs.Int("block_tokens", 16, 1, 4096));
+  KvFormat kv_format = ReadKvDtypeKnob(knobs, /*head_dim=*/0);
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   absl::StatusOr<HfConfig> config = dir->Config();
   if (!config.ok()) return config.status();
@@ -82,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadGptNeox(
   CheckpointTensors t(dir);
   const std::string p = "gpt_neox.layers.";
   LayerStack stack;
-  stack.kv = PagedKvPolicy();
+  kv_format.scale_width = head_dim;  // int8: one scale per block and head
+  stack.kv = PagedKvPolicy(kv_format);
   stack.block_tokens = block_tokens;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;
@@ -138,7 +141,8 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadGptNeox(
       "L*(8*d*d + 4*d*ff + 4*n*d) + 2*V*d  (L = ", layers, ", d = ", d,
       ", ff = ", ff, ", V = ", vocab, "; n = context incl. the new token)"));
   info.set_state_formula(
-      "ceil(n/T)*T*2*L*d*4  (T = block_tokens; grows with n)");
+      absl::StrCat("ceil(n/T)*T*2*L*d*4  (T = block_tokens; grows with n)",
+                   KvDtypeNote(kv_format)));
   knobs.RecordIn(&info);
   return std::make_unique<LayerStackEngine>(
       std::move(info), *std::move(weights), std::move(stack),

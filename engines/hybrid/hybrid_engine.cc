@@ -40,7 +40,8 @@
 // window and the linear part's feature, normalize, qk_dim, gamma, qk_gain,
 // linear_out_gain; jamba: layers, attention_fraction, recurrent and the
 // recurrent part's knobs (delta: qk_dim, alpha, delta_beta; linear: feature,
-// normalize, qk_dim, gamma, qk_gain) and recurrent_out_gain.
+// normalize, qk_dim, gamma, qk_gain) and recurrent_out_gain; kv_dtype for
+// the attention layers' KV (docs/kv_compression.md).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -129,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
   const int d = common.d_model;
   const int64_t window = knobs.Int("window", 64, 1, int64_t{1} << 24);
   const SoftmaxPreset sm = ReadHybridSoftmaxKnobs(knobs, 12.0f, 4.0f);
+  const KvFormat kv_format = ReadKvDtypeKnob(knobs, sm.head_dim(d));
   const LinearAttentionKnobs la =
       ReadLinearAttentionKnobs(knobs, d, "taylor2", "linear_out_gain");
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
@@ -158,7 +160,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
         {MakeLinearAttentionMixer(weights, l, la, d), la.qk_dim, d});
     stack.mixers.push_back(MakeParallelMixer(std::move(parts)));
   }
-  stack.kv = RingWindowKvPolicy(window);
+  stack.kv = RingWindowKvPolicy(window, kv_format);
   stack.kv_dim = d;
 
   const int64_t dphi = la.feature_dim();
@@ -169,7 +171,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateBased(const EngineSpec& spec,
       " tokens plus linear attention (", la.feature,
       la.normalize ? " normalised" : "", ", qk ", la.qk_dim, " -> d_phi ", dphi,
       ") on the same input, outputs summed; ", common.init, " weights",
-      common.init == "circuit" ? DepthNote(common) : std::string()));
+      common.init == "circuit" ? DepthNote(common) : std::string(),
+      KvDtypeNote(kv_format)));
   info.mutable_corners()->set_efficient(true);
   info.mutable_corners()->set_compact(true);
   info.mutable_shape()->set_heads(sm.heads);
@@ -205,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
   const std::string recurrent =
       knobs.Choice("recurrent", "delta", {"delta", "linear"});
   const SoftmaxPreset sm = ReadHybridSoftmaxKnobs(knobs, 40.0f, 8.0f);
+  const KvFormat kv_format = ReadKvDtypeKnob(knobs, sm.head_dim(d));
   LinearAttentionKnobs la;
   DeltaRuleKnobs dr;
   if (recurrent == "linear") {
@@ -267,7 +271,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
       stack.mixers.push_back(MakeDeltaRuleMixer(weights, l, dr, d));
     }
   }
-  stack.kv = PagedKvPolicy();
+  stack.kv = PagedKvPolicy(kv_format);
   stack.kv_dim = d;
 
   const std::string rec_text =
@@ -295,7 +299,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateJamba(const EngineSpec& spec,
                          attention[carrier] ? "attention" : "recurrent",
                          ") carries the recall circuit, the others have a "
                          "zero output projection")
-          : std::string()));
+          : std::string(),
+      KvDtypeNote(kv_format)));
   info.mutable_corners()->set_recall(attention_layers > 0);
   info.mutable_corners()->set_efficient(attention_layers == 0);
   info.mutable_corners()->set_compact(attention_layers == 0);

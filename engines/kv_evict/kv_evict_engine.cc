@@ -18,7 +18,8 @@
 // old pairs: both policies keep about half their kept set's worth of pairs.
 //
 // Knobs: the common ones (lm_frame.h), policy, sinks + window (sinks) or
-// budget + recent (h2o), heads, beta, out_gain. The other policy's knobs are
+// budget + recent (h2o), heads, beta, out_gain, kv_dtype (f32, f16, int8,
+// int4; docs/kv_compression.md). The other policy's knobs are
 // rejected as unknown.
 #include <memory>
 #include <random>
@@ -62,7 +63,7 @@ EvictPolicy ReadPolicyKnobs(Knobs& knobs) {
 // Engine info for either policy (the layer stack fills the state fields).
 v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
                         const SoftmaxPreset& preset, const EvictPolicy& policy,
-                        const Knobs& knobs) {
+                        const KvFormat& kv_format, const Knobs& knobs) {
   const int d = common.d_model;
   v1::EngineInfo info;
   FillCommonInfo(spec.name, "kv_evict", common, &info);
@@ -76,7 +77,7 @@ v1::EngineInfo MakeInfo(const EngineSpec& spec, const CommonKnobs& common,
                          "over heads and layers (H2O; ties evict the oldest)");
   info.set_description(absl::StrCat("softmax attention over a kept set of ",
                                     kept, "; ", common.init, " weights",
-                                    DepthNote(common)));
+                                    DepthNote(common), KvDtypeNote(kv_format)));
   info.mutable_corners()->set_efficient(true);
   info.mutable_corners()->set_compact(true);
   info.mutable_shape()->set_heads(preset.heads);
@@ -101,6 +102,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateKvEvictEngine(
   const CommonKnobs common = ReadCommonKnobs(knobs);
   const EvictPolicy p = ReadPolicyKnobs(knobs);
   const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
+  const KvFormat kv_format =
+      ReadKvDtypeKnob(knobs, preset.head_dim(common.d_model));
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   if (p.name == "h2o" && p.recent > p.budget) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -117,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateKvEvictEngine(
 
   KvPolicySpec kv;
   kv.kept_tokens = p.kept();
+  kv.format = kv_format;
   if (p.name == "sinks") {
     kv.make =
         [p](KvBlockPool* pool, int layers, int kv_dim,
@@ -137,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateKvEvictEngine(
   }
   const int d = common.d_model;
   return MakeCircuitStackEngine(
-      MakeInfo(spec, common, preset, p, knobs), std::move(weights),
+      MakeInfo(spec, common, preset, p, kv_format, knobs), std::move(weights),
       SoftmaxKvStack(common.depth, preset.heads, preset.head_dim(d),
                      std::move(kv)),
       spec.state_budget_bytes);
@@ -148,26 +152,29 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
     .factory = CreateKvEvictEngine,
     .default_specs = {PresetSpec("kv_evict_sinks", {{"policy", "sinks"}}),
                       PresetSpec("kv_evict_h2o", {{"policy", "h2o"}})},
-    .conformance_knobs = {{{"policy", "sinks"},
-                           {"sinks", "2"},
-                           {"window", "5"},
-                           {"init", "random"},
-                           {"heads", "2"}},
-                          {{"policy", "sinks"},
-                           {"sinks", "0"},
-                           {"window", "9"},
-                           {"block_tokens", "4"},
-                           {"depth", "2"}},
-                          {{"policy", "h2o"},
-                           {"budget", "9"},
-                           {"recent", "3"},
-                           {"init", "random"},
-                           {"block_tokens", "4"},
-                           {"depth", "2"}},
-                          {{"policy", "h2o"},
-                           {"budget", "12"},
-                           {"recent", "0"},
-                           {"heads", "2"}}},
+    .conformance_knobs =
+        {{{"policy", "sinks"},
+          {"sinks", "2"},
+          {"window", "5"},
+          {"init", "random"},
+          {"heads", "2"}},
+         {{"policy", "sinks"},
+          {"sinks", "0"},
+          {"window", "9"},
+          {"block_tokens", "4"},
+          {"depth", "2"}},
+         {{"policy", "h2o"},
+          {"budget", "9"},
+          {"recent", "3"},
+          {"init", "random"},
+          {"block_tokens", "4"},
+          {"depth", "2"}},
+         {{"policy", "h2o"}, {"budget", "12"}, {"recent", "0"}, {"heads", "2"}},
+         {{"policy", "h2o"},
+          {"budget", "10"},
+          {"recent", "2"},
+          {"kv_dtype", "int4"},
+          {"block_tokens", "4"}}},
     .display_order = 20});
 
 }  // namespace

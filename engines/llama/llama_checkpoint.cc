@@ -8,7 +8,8 @@
 // Rotary over the whole head (rotate-half) with the config's rope_theta;
 // every norm uses the config's rms_norm_eps.
 //
-// Knobs: block_tokens (KV block size in tokens, default 16).
+// Knobs: block_tokens (KV block size in tokens, default 16), kv_dtype (f32,
+// f16, int8 with a scale per block and head, int4; docs/kv_compression.md).
 #include <memory>
 #include <string>
 
@@ -34,6 +35,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   Knobs knobs(spec.knobs);
   const int block_tokens =
       static_cast<int>(knobs.Int("block_tokens", 16, 1, 4096));
+  KvFormat kv_format = ReadKvDtypeKnob(knobs, /*head_dim=*/0);
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   absl::StatusOr<HfConfig> config = dir->Config();
   if (!config.ok()) return config.status();
@@ -75,7 +77,8 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   CheckpointTensors t(dir);
   const std::string p = "model.layers.";
   LayerStack stack;
-  stack.kv = PagedKvPolicy();
+  kv_format.scale_width = head_dim;  // int8: one scale per block and head
+  stack.kv = PagedKvPolicy(kv_format);
   stack.block_tokens = block_tokens;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;
@@ -132,7 +135,8 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
       ", d = ", d, ", H = ", heads, ", G = ", kv_heads, ", hd = ", head_dim,
       ", ff = ", ff, ", V = ", vocab, "; n = context incl. the new token)"));
   info.set_state_formula(
-      "ceil(n/T)*T*2*L*G*hd*4  (T = block_tokens; grows with n)");
+      absl::StrCat("ceil(n/T)*T*2*L*G*hd*4  (T = block_tokens; grows with n)",
+                   KvDtypeNote(kv_format)));
   knobs.RecordIn(&info);
   return std::make_unique<LayerStackEngine>(
       std::move(info), *std::move(weights), std::move(stack),

@@ -37,8 +37,10 @@
 // projection; only block 1 touches the store.
 //
 // Knobs: the common ones (lm_frame.h), window, top_k, index, and for hnsw
-// m, ef_construction, ef; heads, beta, out_gain. Retrieval ranks entries by
-// the whole query·key product (all heads together).
+// m, ef_construction, ef; heads, beta, out_gain; kv_dtype for the window's
+// KV (docs/kv_compression.md; the external store keeps float rows, decoded
+// from the window as they leave it). Retrieval ranks entries by the whole
+// query·key product (all heads together).
 #include <memory>
 #include <random>
 #include <string>
@@ -118,6 +120,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
   const CommonKnobs common = ReadCommonKnobs(knobs);
   const ExternalStoreKvOptions options = ReadMemoryKnobs(knobs, common);
   const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
+  const KvFormat kv_format =
+      ReadKvDtypeKnob(knobs, preset.head_dim(common.d_model));
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   TensorMap weights;
   AddFrameWeights(common, &weights);
@@ -133,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
   // filler blocks attend over their windows only.
   MixerStack stack;
   stack.kv = ExternalStoreKvPolicy(options);
+  stack.kv.format = kv_format;  // the window's rows; the store keeps floats
   stack.kv_dim = d;
   stack.mixers.push_back(MakeRetrievalSoftmaxMixer(preset.heads, head_dim));
   for (int l = 1; l < common.depth; ++l) {
@@ -152,6 +157,12 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
                            {"window", "6"},
                            {"top_k", "2"},
                            {"init", "random"},
+                           {"heads", "2"}},
+                          {{"index", "exact"},
+                           {"window", "6"},
+                           {"top_k", "2"},
+                           {"kv_dtype", "int8"},
+                           {"block_tokens", "4"},
                            {"heads", "2"}},
                           {{"index", "exact"},
                            {"window", "5"},

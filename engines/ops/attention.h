@@ -1,12 +1,20 @@
-// Softmax attention of one query over a set of KV slots of one layer.
+// Softmax attention of one query over a set of KV slots of one layer, for KV
+// stored in any KvFormat (engines/state/kv_format.h): compressed rows are
+// decoded a block and a head at a time into a small tile, so the dot products
+// and the weighted sum run on floats in cache (docs/kv_compression.md).
 //
-// Multi-head: the query, keys and values are H heads of width head_dim laid
-// out [H][head_dim]; each head attends independently:
-//   o_h = Σ_s softmax_s(scale · q_h·k_{s,h}) v_{s,h}
+// Multi-head: the query is H heads of width head_dim laid out [H][head_dim];
+// keys and values are G ≤ H heads (G == H: plain multi-head; otherwise
+// grouped-query, query head h reading KV head h / (H / G)):
+//   o_h = Σ_s softmax_s(scale · q_h·k_{s,g}) v_{s,g}
 // Slots have no order (there is no positional encoding), so the same kernel
 // serves full, windowed and evicting caches.
 //
-// Thread-safe (pure function over its arguments).
+// Example:
+//   ops::AttendSlots(q, heads, head_dim, 1 / sqrt(head_dim), table, layer,
+//                    held, scores, out);
+//
+// Thread-safe (pure function over its arguments; scratch is thread-local).
 #ifndef TRILEMMA_ENGINES_OPS_ATTENTION_H_
 #define TRILEMMA_ENGINES_OPS_ATTENTION_H_
 
@@ -16,16 +24,26 @@
 
 namespace trilemma::ops {
 
-// q: [H*head_dim]; attends over slots [0, slots) of `layer` in `kv`;
-// out: [H*head_dim]. `scores` is scratch of at least `slots` floats. When
-// `probs_out` is non-null it receives the softmax weights summed over heads,
-// one per slot (what heavy-hitter eviction accumulates).
-// REQUIRES: slots >= 1; kv.kv_dim() == heads * head_dim.
-void AttendSlots(const float* q, int heads, int head_dim, float scale,
-                 const KvBlockTable& kv, int layer, int64_t slots,
-                 float* scores, float* out, float* probs_out = nullptr);
+// q: [q_heads*head_dim]; attends over slots [0, slots) of `layer` in `kv`;
+// out: [q_heads*head_dim]. `scores` is scratch of at least `slots` floats.
+// When `probs_out` is non-null it receives the softmax weights summed over
+// query heads, one per slot (what heavy-hitter eviction accumulates).
+// REQUIRES: slots >= 1; q_heads % kv_heads == 0;
+//           kv.kv_dim() == kv_heads * head_dim.
+void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
+              float scale, const KvBlockTable& kv, int layer, int64_t slots,
+              float* scores, float* out, float* probs_out = nullptr);
 
-// FLOPs of AttendSlots: q·k and p·v, multiply-add = 2 each.
+// AttendKv with as many KV heads as query heads.
+inline void AttendSlots(const float* q, int heads, int head_dim, float scale,
+                        const KvBlockTable& kv, int layer, int64_t slots,
+                        float* scores, float* out, float* probs_out = nullptr) {
+  AttendKv(q, heads, heads, head_dim, scale, kv, layer, slots, scores, out,
+           probs_out);
+}
+
+// FLOPs of AttendSlots: q·k and p·v, multiply-add = 2 each (decoding a
+// compressed row is not counted).
 inline int64_t AttendFlops(int64_t slots, int64_t kv_dim) {
   return 4 * slots * kv_dim;
 }

@@ -15,27 +15,34 @@ void AttendChunk(const float* q, int64_t q_stride, int64_t rows,
                  float scale, const KvBlockTable& kv, int layer, float* out,
                  int64_t out_stride) {
   const int64_t slots = held[rows - 1];
-  const int kv_dim = kv.kv_dim();
   const int block_tokens = kv.block_tokens();
   const int group = q_heads / kv_heads;
   int64_t attended = 0;
   for (int64_t r = 0; r < rows; ++r) attended += held[r];
   CountFlops(4 * attended * q_heads * head_dim);
 
-  thread_local std::vector<float> keys, values, qh, scores, oh;
+  thread_local std::vector<float> keys, values, qh, scores, oh, tile;
+  tile.resize(int64_t{block_tokens} * head_dim);
   keys.resize(slots * head_dim);
   values.resize(slots * head_dim);
   qh.resize(rows * head_dim);
   scores.resize(rows * slots);
   oh.resize(rows * head_dim);
   for (int g = 0; g < kv_heads; ++g) {
-    // keys, values: [S, hd] of KV head g, out of the table's blocks.
-    for (int64_t s = 0; s < slots; ++s) {
-      const int64_t b = s / block_tokens;
-      const int64_t in_block = (s % block_tokens) * kv_dim + g * head_dim;
-      Copy(kv.BlockKeys(layer, b) + in_block, &keys[s * head_dim], head_dim);
-      Copy(kv.BlockValues(layer, b) + in_block, &values[s * head_dim],
-           head_dim);
+    // keys, values: [S, hd] of KV head g, decoded out of the table's blocks.
+    for (int64_t b = 0; b * block_tokens < slots; ++b) {
+      const int n = static_cast<int>(
+          std::min<int64_t>(block_tokens, slots - b * block_tokens));
+      for (int kind : {KvBlockTable::kKey, KvBlockTable::kValue}) {
+        int64_t stride = 0;
+        const float* src = kv.ReadRows(layer, kind, b, 0, n, g * head_dim,
+                                       head_dim, tile.data(), &stride);
+        float* dst = (kind == KvBlockTable::kKey ? keys : values).data() +
+                     b * block_tokens * head_dim;
+        for (int i = 0; i < n; ++i) {
+          Copy(src + i * stride, dst + int64_t{i} * head_dim, head_dim);
+        }
+      }
     }
     for (int h = g * group; h < (g + 1) * group; ++h) {
       for (int64_t r = 0; r < rows; ++r) {  // qh: [R, hd]

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engines/ops/attention.h"
 #include "engines/ops/vector_ops.h"
@@ -15,19 +16,21 @@ void AttendSlotsAndRows(const float* q, int heads, int head_dim, float scale,
                         const float* const* row_values, int64_t rows,
                         float* scores, float* out) {
   const int kv_dim = kv.kv_dim();
-  const int block_tokens = kv.block_tokens();
   const int64_t n = slots + rows;
   CountFlops(AttendFlops(n, int64_t{heads} * head_dim));
-  // Index i < slots is a slot, slots + r is retrieved row r.
+  // Index i < slots is a slot, slots + r is retrieved row r. Slots are
+  // decoded into key_row / value_row when the KV format is compressed.
+  thread_local std::vector<float> key_row, value_row;
+  key_row.resize(kv_dim);
+  value_row.resize(kv_dim);
   auto key = [&](int64_t i) {
-    return i < slots ? kv.BlockKeys(layer, i / block_tokens) +
-                           (i % block_tokens) * kv_dim
+    return i < slots ? kv.ReadRow(layer, KvBlockTable::kKey, i, key_row.data())
                      : row_keys[i - slots];
   };
   auto value = [&](int64_t i) {
-    return i < slots ? kv.BlockValues(layer, i / block_tokens) +
-                           (i % block_tokens) * kv_dim
-                     : row_values[i - slots];
+    return i < slots
+               ? kv.ReadRow(layer, KvBlockTable::kValue, i, value_row.data())
+               : row_values[i - slots];
   };
   for (int h = 0; h < heads; ++h) {
     const float* qh = q + h * head_dim;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engines/ops/attention.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 
@@ -84,49 +85,11 @@ void Rotary::Apply(const float* cos_sin, int heads, float* x) const {
   }
 }
 
-// The score and value loops are most of a long-context step: built for
-// AVX-512 and AVX2 as well as the SSE2 baseline, picked at load time.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void AttendGrouped(
-    const float* q, int q_heads, int kv_heads, int head_dim, float scale,
-    const KvBlockTable& kv, int layer, int64_t slots, float* scores,
-    float* out) {
-  const int kv_dim = kv.kv_dim();
-  const int block_tokens = kv.block_tokens();
-  const int group = q_heads / kv_heads;
-  CountFlops(4 * slots * int64_t{q_heads} * head_dim);
-  const int64_t blocks = (slots + block_tokens - 1) / block_tokens;
-  for (int h = 0; h < q_heads; ++h) {
-    const float* qh = q + int64_t{h} * head_dim;
-    const int64_t offset = int64_t{h / group} * head_dim;
-    float* oh = out + int64_t{h} * head_dim;
-    float max_score = -INFINITY;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* keys = kv.BlockKeys(layer, b) + offset;
-      const int64_t n =
-          std::min<int64_t>(block_tokens, slots - b * block_tokens);
-      float* sc = scores + b * block_tokens;
-      for (int64_t s = 0; s < n; ++s) {
-        sc[s] = scale * Dot(qh, keys + s * kv_dim, head_dim);
-        max_score = std::max(max_score, sc[s]);
-      }
-    }
-    float sum = 0.0f;
-    for (int64_t s = 0; s < slots; ++s) {
-      scores[s] = std::exp(scores[s] - max_score);
-      sum += scores[s];
-    }
-    const float inv = 1.0f / sum;
-    std::fill(oh, oh + head_dim, 0.0f);
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* values = kv.BlockValues(layer, b) + offset;
-      const int64_t n =
-          std::min<int64_t>(block_tokens, slots - b * block_tokens);
-      const float* sc = scores + b * block_tokens;
-      for (int64_t s = 0; s < n; ++s) {
-        Axpy(sc[s] * inv, values + s * kv_dim, oh, head_dim);
-      }
-    }
-  }
+void AttendGrouped(const float* q, int q_heads, int kv_heads, int head_dim,
+                   float scale, const KvBlockTable& kv, int layer,
+                   int64_t slots, float* scores, float* out) {
+  AttendKv(q, q_heads, kv_heads, head_dim, scale, kv, layer, slots, scores,
+           out);
 }
 
 }  // namespace trilemma::ops

@@ -6,7 +6,8 @@
 // k = x_{t-1}, v = x_t), so within the window it recalls exactly as full
 // attention does: an MQAR prompt keeps about W/2 key-value pairs.
 //
-// Knobs: the common ones (lm_frame.h) plus window, heads, beta, out_gain.
+// Knobs: the common ones (lm_frame.h) plus window, heads, beta, out_gain,
+// kv_dtype (f32, f16, int8, int4; docs/kv_compression.md).
 #include <memory>
 #include <random>
 
@@ -24,6 +25,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   const CommonKnobs common = ReadCommonKnobs(knobs);
   const int64_t window = knobs.Int("window", 256, 1, int64_t{1} << 24);
   const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
+  const KvFormat kv_format =
+      ReadKvDtypeKnob(knobs, preset.head_dim(common.d_model));
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   const int d = common.d_model;
   TensorMap weights;
@@ -39,8 +42,8 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   FillCommonInfo(spec.name, "sliding_window", common, &info);
   info.set_description(absl::StrCat("softmax attention over the last ", window,
                                     " tokens (ring of KV blocks); ",
-                                    common.init, " weights",
-                                    DepthNote(common)));
+                                    common.init, " weights", DepthNote(common),
+                                    KvDtypeNote(kv_format)));
   info.mutable_corners()->set_efficient(true);
   info.mutable_corners()->set_compact(true);
   info.mutable_shape()->set_heads(preset.heads);
@@ -55,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateSlidingWindowEngine(
   return MakeCircuitStackEngine(
       std::move(info), std::move(weights),
       SoftmaxKvStack(common.depth, preset.heads, preset.head_dim(d),
-                     RingWindowKvPolicy(window)),
+                     RingWindowKvPolicy(window, kv_format)),
       spec.state_budget_bytes);
 }
 
@@ -66,7 +69,11 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
     .conformance_knobs = {{{"init", "random"}, {"window", "7"}, {"heads", "2"}},
                           {{"window", "10"},
                            {"block_tokens", "4"},
-                           {"depth", "2"}}},
+                           {"depth", "2"}},
+                          {{"window", "9"},
+                           {"kv_dtype", "int8"},
+                           {"block_tokens", "4"},
+                           {"heads", "2"}}},
     .display_order = 10});
 
 }  // namespace

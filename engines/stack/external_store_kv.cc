@@ -62,10 +62,17 @@ class ExternalStoreKv final : public KvPolicy {
         return s;
       }
     }
+    // The window may hold its rows compressed (kv_dtype); the store keeps
+    // floats, so a row enters it as the window decodes it.
     const int64_t slot = window_.next_slot();
     const KvBlockTable& table = window_.table();
-    return store_.Append(table.Key(options_.store_layer, slot),
-                         table.Value(options_.store_layer, slot));
+    key_row_.resize(table.kv_dim());
+    value_row_.resize(table.kv_dim());
+    return store_.Append(
+        table.ReadRow(options_.store_layer, KvBlockTable::kKey, slot,
+                      key_row_.data()),
+        table.ReadRow(options_.store_layer, KvBlockTable::kValue, slot,
+                      value_row_.data()));
   }
 
   int64_t external_bytes() const override { return store_.bytes(); }
@@ -100,7 +107,8 @@ class ExternalStoreKv final : public KvPolicy {
   RingWindowKv window_;
   ExternalKvStore store_;
   const ExternalStoreKvOptions options_;
-  std::vector<int64_t> ids_;  // Retrieve's scratch, top_k entries
+  std::vector<int64_t> ids_;                // Retrieve's scratch, top_k entries
+  std::vector<float> key_row_, value_row_;  // BeforeWrite's decoded rows
   // Most query·key products any step of this session computed so far.
   int64_t peak_products_ = 0;
 };
@@ -126,6 +134,7 @@ KvPolicySpec ExternalStoreKvPolicy(const ExternalStoreKvOptions& options) {
           },
           .kept_tokens = options.window,
           .fixed_bytes = 0,
+          .format = {},  // the memory family sets the window's kv_dtype
           .external_bytes_per_token =
               ExternalKvStore::BytesPerEntry(options.store)};
 }

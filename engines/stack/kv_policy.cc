@@ -5,7 +5,7 @@
 
 namespace trilemma {
 
-KvPolicySpec PagedKvPolicy() {
+KvPolicySpec PagedKvPolicy(KvFormat format) {
   return {
       .make = [](KvBlockPool* pool, int layers, int kv_dim, int block_tokens)
           -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
@@ -13,10 +13,12 @@ KvPolicySpec PagedKvPolicy() {
             PagedKvCache(pool, layers, kv_dim, block_tokens));
       },
       .kept_tokens = 0,
-      .fixed_bytes = 0};
+      .fixed_bytes = 0,
+      .format = format,
+      .external_bytes_per_token = 0};
 }
 
-KvPolicySpec RingWindowKvPolicy(int64_t window) {
+KvPolicySpec RingWindowKvPolicy(int64_t window, KvFormat format) {
   return {.make = [window](KvBlockPool* pool, int layers, int kv_dim,
                            int block_tokens)
               -> absl::StatusOr<std::unique_ptr<KvPolicy>> {
@@ -24,7 +26,9 @@ KvPolicySpec RingWindowKvPolicy(int64_t window) {
                 RingWindowKv(pool, layers, kv_dim, block_tokens, window));
           },
           .kept_tokens = window,
-          .fixed_bytes = 0};
+          .fixed_bytes = 0,
+          .format = format,
+          .external_bytes_per_token = 0};
 }
 
 }  // namespace trilemma

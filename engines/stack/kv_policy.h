@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "engines/state/kv_block_pool.h"
 #include "engines/state/kv_block_table.h"
+#include "engines/state/kv_format.h"
 
 namespace trilemma {
 
@@ -99,15 +100,18 @@ struct KvPolicySpec {
   // Bytes of bookkeeping a session holds besides its blocks (charged by the
   // policy itself), for EngineInfo's fixed state.
   int64_t fixed_bytes = 0;
+  // How the rows are stored (the `kv_dtype` knob); the engine's pool carries
+  // it to every table (engines/state/kv_format.h).
+  KvFormat format;
   // Expected external-tier bytes per token past the pool's kept tokens, for
   // EngineInfo.external_bytes_per_token (0: no external tier).
   int64_t external_bytes_per_token = 0;
 };
 
 // Every token, slot = position (full attention).
-KvPolicySpec PagedKvPolicy();
+KvPolicySpec PagedKvPolicy(KvFormat format = {});
 // The last `window` tokens, slot = position mod window. REQUIRES: window > 0.
-KvPolicySpec RingWindowKvPolicy(int64_t window);
+KvPolicySpec RingWindowKvPolicy(int64_t window, KvFormat format = {});
 
 // Adapts a KV state class with the methods of PagedKvCache (Reserve,
 // next_slot, held_after, Advance, tokens, bytes, bytes_after, table,

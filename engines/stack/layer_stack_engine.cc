@@ -106,10 +106,11 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
     info_.set_state_bytes_cap(fixed_bytes);
   } else {
     info_.set_block_tokens(stack_.block_tokens);
-    block_bytes =
-        KvBlockTable::BlockBytes(kv_layers_, kv_dim_, stack_.block_tokens);
+    block_bytes = KvBlockTable::BlockBytes(
+        kv_layers_, kv_dim_, stack_.block_tokens, stack_.kv.format);
     info_.set_block_bytes(block_bytes);
-    info_.set_state_bytes_per_token(int64_t{4} * 2 * kv_layers_ * kv_dim_);
+    // Compressed formats included: BlockBytes is whole bytes per token.
+    info_.set_state_bytes_per_token(block_bytes / stack_.block_tokens);
     const int64_t kept = stack_.kv.kept_tokens;
     info_.set_state_bytes_cap(
         kept > 0 ? fixed_bytes + (kept + stack_.block_tokens - 1) /
@@ -117,7 +118,7 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
                  : 0);
   }
   pool_ = std::make_unique<KvBlockPool>(info_.name(), state_budget_bytes,
-                                        block_bytes);
+                                        block_bytes, stack_.kv.format);
 }
 
 LayerStackEngine::~LayerStackEngine() = default;
@@ -272,9 +273,10 @@ StepCost LayerStackEngine::NextStepCost(const Session& s) const {
         block.mixer->Flops(held) + (block.ffn ? block.ffn->Flops() : 0);
   }
   cost.flops += 2 * int64_t{stack_.frame.vocab} * stack_.frame.d_model;
-  // Weights once; the fixed state read and written; attended KV rows read.
+  // Weights once; the fixed state read and written; attended KV rows read
+  // (in their stored format).
   cost.bytes = weights_->num_floats() * 4 + 2 * 4 * fixed_floats_ +
-               int64_t{kv_layers_} * held * kv_dim_ * 2 * 4;
+               held * info_.state_bytes_per_token();
   // An external store: its index's query·key products, and one mixer
   // attending over the retrieved rows (kv_policy.h, NextExternalWork).
   if (const KvPolicy* policy = session.policy(); policy != nullptr) {

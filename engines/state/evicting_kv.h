@@ -80,8 +80,7 @@ class SinkWindowKv {
     const int64_t blocks =
         std::max(table_.num_blocks(),
                  table_.BlocksFor(std::min(kept(), tokens_ + more)));
-    return blocks * KvBlockTable::BlockBytes(table_.layers(), table_.kv_dim(),
-                                             table_.block_tokens());
+    return blocks * table_.block_bytes();
   }
   KvBlockTable& table() { return table_; }
   const KvBlockTable& table() const { return table_; }
@@ -195,9 +194,7 @@ class HeavyHitterKv {
     const int64_t blocks =
         std::max(table_.num_blocks(),
                  table_.BlocksFor(std::min(budget_, tokens_ + more)));
-    return blocks * KvBlockTable::BlockBytes(table_.layers(), table_.kv_dim(),
-                                             table_.block_tokens()) +
-           FixedBytes(budget_);
+    return blocks * table_.block_bytes() + FixedBytes(budget_);
   }
   KvBlockTable& table() { return table_; }
   const KvBlockTable& table() const { return table_; }

@@ -16,10 +16,11 @@ constexpr int64_t kFreeReserveBytes = int64_t{1} << 20;
 }  // namespace
 
 KvBlockPool::KvBlockPool(std::string engine_name, int64_t budget_bytes,
-                         int64_t block_bytes)
+                         int64_t block_bytes, KvFormat kv_format)
     : engine_name_(std::move(engine_name)),
       budget_bytes_(budget_bytes),
-      block_bytes_(block_bytes) {}
+      block_bytes_(block_bytes),
+      kv_format_(kv_format) {}
 
 KvBlockPool::~KvBlockPool() {
   absl::MutexLock lock(&mu_);

@@ -27,15 +27,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engines/state/kv_format.h"
 
 namespace trilemma {
 
 class KvBlockPool {
  public:
-  // `engine_name` appears in RESOURCE_EXHAUSTED messages.
+  // `engine_name` appears in RESOURCE_EXHAUSTED messages. `kv_format` is
+  // how the KvBlockTables drawing from this pool store their rows (one
+  // engine, one format), so block_bytes must be sized for it.
   // REQUIRES: budget_bytes > 0; block_bytes > 0 and a multiple of 4.
   KvBlockPool(std::string engine_name, int64_t budget_bytes,
-              int64_t block_bytes);
+              int64_t block_bytes, KvFormat kv_format = {});
   ~KvBlockPool();
 
   KvBlockPool(const KvBlockPool&) = delete;
@@ -61,6 +64,7 @@ class KvBlockPool {
   int64_t used_blocks() const;
   int64_t total_blocks() const { return budget_bytes_ / block_bytes_; }
   const std::string& engine_name() const { return engine_name_; }
+  const KvFormat& kv_format() const { return kv_format_; }
 
  private:
   absl::Status Exhausted(int64_t wanted) const
@@ -69,6 +73,7 @@ class KvBlockPool {
   const std::string engine_name_;
   const int64_t budget_bytes_;
   const int64_t block_bytes_;
+  const KvFormat kv_format_;
 
   mutable absl::Mutex mu_;
   int64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;

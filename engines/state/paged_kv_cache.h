@@ -38,8 +38,7 @@ class PagedKvCache {
   int64_t bytes_after(int64_t more) const {
     const int64_t blocks =
         std::max(table_.num_blocks(), table_.BlocksFor(tokens_ + more));
-    return blocks * KvBlockTable::BlockBytes(table_.layers(), table_.kv_dim(),
-                                             table_.block_tokens());
+    return blocks * table_.block_bytes();
   }
   // Copies `other`'s tokens into this empty state (see KvBlockTable::CopyFrom).
   absl::Status CopyFrom(const PagedKvCache& other) {

@@ -4,7 +4,10 @@
 //   --benchmark_filter='BM_Step/(attention|mamba)/batch:1/context:(256|16384)'
 //
 // BM_Step/<engine>/batch:<B>/context:<n> — one batched decode step of B
-//   sessions that each hold n tokens of context. items_per_second = tokens/s;
+//   sessions that each hold n tokens of context (every default preset, plus
+//   attention_f16: full attention with kv_dtype=f16, so
+//   --benchmark_filter='BM_Step/attention[_a-z0-9]*/batch:1/context:16384'
+//   times each KV dtype in one run). items_per_second = tokens/s;
 //   counters: flops_per_token (analytic, from the engine's cost model),
 //   gflops (achieved), state_bytes (per session).
 // BM_Readout/batch:<B> — the engines' tied readout (RmsNorm + logits matmul
@@ -201,7 +204,13 @@ BENCHMARK(BM_PlainMatMul)
     ->UseRealTime();
 
 void RegisterStepBenchmarks() {
-  for (const EngineSpec& spec : DefaultEngineSpecs()) {
+  std::vector<EngineSpec> specs = DefaultEngineSpecs();
+  // The fourth kv_dtype beside attention (f32), attention_int8 and
+  // attention_int4, so one filter times every KV format (README).
+  specs.push_back({.name = "attention_f16",
+                   .family = "attention",
+                   .knobs = {{"kv_dtype", "f16"}}});
+  for (const EngineSpec& spec : specs) {
     auto engine = CreateEngine(spec);
     if (!engine.ok()) {
       std::fprintf(stderr, "skipping %s: %s\n", spec.name.c_str(),

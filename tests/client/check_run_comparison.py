@@ -28,6 +28,8 @@ import sys
 # written out rather than asked of the server under test.
 EXPECTED_CORNERS = {
     "attention": "R",
+    "attention_int8": "R",
+    "attention_int4": "R",
     "sliding_window": "EC",
     "kv_evict_sinks": "EC",
     "kv_evict_h2o": "EC",

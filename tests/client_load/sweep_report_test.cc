@@ -257,6 +257,29 @@ TEST_F(SweepReportFilesTest, ChartsAreValidSvgWithTheirElements) {
             1u);
 }
 
+// Under the triangle, engines are ranked by state bytes per context token at
+// their largest context: attention (2 KiB per token) first, then the two
+// windows (flat, so less per token), then mamba's fixed state.
+TEST_F(SweepReportFilesTest, TriangleRanksStatePerContextToken) {
+  const std::string text = ReadFile(File("triangle.svg"));
+  absl::StatusOr<XmlElement> triangle = ParseXml(text);
+  ASSERT_TRUE(triangle.ok());
+  const std::vector<const XmlElement*> strip =
+      testing::FindByAttribute(*triangle, "class", "state-per-token");
+  ASSERT_EQ(strip.size(), 1u);
+  EXPECT_EQ(testing::CountElements(*strip[0], "circle"), 4);
+  const std::string tail = text.substr(text.find("state-per-token"));
+  const size_t attention = tail.find(">attention 2.00 KiB<");
+  const size_t sw1024 = tail.find(">sw1024 ");
+  const size_t sw256 = tail.find(">sw256 ");
+  const size_t mamba = tail.find(">mamba ");
+  ASSERT_NE(attention, std::string::npos) << tail;
+  ASSERT_NE(mamba, std::string::npos) << tail;
+  EXPECT_LT(attention, sw1024);
+  EXPECT_LT(sw1024, sw256);
+  EXPECT_LT(sw256, mamba);
+}
+
 TEST_F(SweepReportFilesTest, HtmlInlinesEveryChartAndLoadsNothing) {
   const std::string html = ReadFile(File("report.html"));
   EXPECT_THAT(html, HasSubstr("<!DOCTYPE html>"));

@@ -98,7 +98,18 @@ std::vector<ConformanceCase> CheckpointConformanceCases() {
     c.test_name = Sanitize(std::string{name});
     c.engine_name = c.test_name;
     c.checkpoint = std::string{name};
-    cases.push_back(std::move(c));
+    cases.push_back(c);
+    // The kv_dtype knob through the checkpoint path (docs/kv_compression.md):
+    // int8 on GPT-NeoX, int4 on grouped-query Llama.
+    const std::string dtype = name == "neox"        ? "int8"
+                              : name == "llama_gqa" ? "int4"
+                                                    : "";
+    if (!dtype.empty()) {
+      c.test_name = absl::StrCat(c.test_name, "_", dtype);
+      c.engine_name = c.test_name;
+      c.knobs = {{"kv_dtype", dtype}};
+      cases.push_back(std::move(c));
+    }
   }
   return cases;
 }

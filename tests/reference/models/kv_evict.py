@@ -9,11 +9,13 @@ engine's header comment:
          the token with the least mass among those at positions <= p - R is
          evicted (ties: the oldest), then p is inserted with mass 0.
 The kept set is shared by all layers. The model keeps every K/V and selects
-the kept positions, rather than mirroring slots.
+the kept positions, rather than mirroring slots; so of the compressed
+kv_dtypes it models f16 and int4 (per row), not int8 (per block of slots).
 """
 import numpy as np
 from _common import (TokenShiftQkv, expect_qkv_shapes, layers, readout,
                      with_defaults)
+from _kv_quant import KvRows
 
 CASES = [
     # Budgets exceeded within 40-80 tokens; random and circuit weights.
@@ -30,6 +32,9 @@ CASES = [
      "budget": "16", "recent": "5", "_tokens": 80},
     {"policy": "h2o", "init": "random", "d_model": "24", "vocab": "40",
      "budget": "9", "recent": "9", "seed": "5", "_tokens": 45},
+    {"policy": "h2o", "init": "random", "d_model": "32", "vocab": "64",
+     "budget": "10", "recent": "2", "block_tokens": "4", "kv_dtype": "int4",
+     "_tokens": 50, "_tolerance": 2e-3, "_quantized": True},
 ]
 
 # Eviction compares accumulated masses; the C++ engine sums float32 weights,
@@ -67,7 +72,7 @@ def model_knobs(requested):
     """kv_evict_engine.cc: policy sinks (sinks 4, window 252) or h2o
     (budget 256, recent 128); softmax_preset.h: heads 1."""
     policy = requested.get("policy", "sinks")
-    defaults = {"policy": "sinks", "heads": "1"}
+    defaults = {"policy": "sinks", "heads": "1", "kv_dtype": "f32"}
     defaults.update({"sinks": "4", "window": "252"} if policy == "sinks" else
                     {"budget": "256", "recent": "128"})
     return with_defaults(requested, defaults)
@@ -81,8 +86,14 @@ def forward(weights, requested, tokens):
     blocks = [TokenShiftQkv(weights, l) for l in range(layers(knobs))]
     heads = int(knobs["heads"])
     policy = knobs["policy"]
-    ks = [[] for _ in blocks]  # every token's key per layer (pos order)
-    vs = [[] for _ in blocks]
+    if knobs["kv_dtype"] == "int8":
+        raise ValueError("kv_evict model: int8 scales depend on slots, "
+                         "which this model does not mirror")
+    # Every token's key and value per layer, by position.
+    store = lambda: KvRows(knobs["kv_dtype"], d, d // heads,
+                           int(knobs["block_tokens"]))
+    ks = [store() for _ in blocks]
+    vs = [store() for _ in blocks]
     kept, mass = [], {}
     out = []
     for p, t in enumerate(tokens):
@@ -101,10 +112,10 @@ def forward(weights, requested, tokens):
         h = weights["embed"][t].copy()
         for l, block in enumerate(blocks):
             q, k, v = block.project(h)
-            ks[l].append(k)
-            vs[l].append(v)
-            o, m = attend_probs(q, np.array([ks[l][i] for i in kept]),
-                                np.array([vs[l][i] for i in kept]), heads)
+            ks[l].write(p, k)
+            vs[l].write(p, v)
+            o, m = attend_probs(q, ks[l].read_all(kept), vs[l].read_all(kept),
+                                heads)
             if policy == "h2o":
                 for i, pos in enumerate(kept):
                     mass[pos] += m[i]
