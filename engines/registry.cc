@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engines/tokenizer/load.h"
 #include "engines/weights/checkpoint_dir.h"
 #include "engines/weights/hf_config.h"
 
@@ -48,7 +49,21 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCheckpointEngine(
     if (it == Architectures().end()) continue;
     EngineSpec resolved = spec;
     resolved.family = it->second.family;
-    return it->second.loader(resolved, std::move(dir));
+    // The tokenizer first: a bad one fails before the weights are read.
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+        LoadTokenizerFromDir(spec.checkpoint);
+    if (!tokenizer.ok()) return tokenizer.status();
+    absl::StatusOr<std::unique_ptr<Engine>> engine =
+        it->second.loader(resolved, std::move(dir));
+    if (!engine.ok() || *tokenizer == nullptr) return engine;
+    const int32_t vocab = (*engine)->info().shape().vocab();
+    if ((*tokenizer)->vocab_size() > vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          (*tokenizer)->file(), ": the tokenizer has ",
+          (*tokenizer)->vocab_size(), " ids but the model's vocab is ", vocab));
+    }
+    (*engine)->AttachTokenizer(*std::move(tokenizer));
+    return engine;
   }
   return absl::InvalidArgumentError(
       absl::StrCat(config->path(), ": architectures [",
