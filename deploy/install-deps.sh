@@ -22,9 +22,8 @@ build_pkgs=(
   nlohmann-json3-dev
   # server/auth.cc: SHA-256 of tokens, PEM checks of TLS files
   libssl-dev
-  # engines/tokenizer: tokenizer.json split patterns, SentencePiece models,
-  # Unicode normalization
-  libpcre2-dev libsentencepiece-dev libicu-dev
+  # engines/tokenizer: tokenizer.json split patterns, Unicode normalization
+  libpcre2-dev libicu-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
@@ -45,7 +44,7 @@ test_pkgs=(
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
   libprometheus-cpp-core1.0 libssl3 ca-certificates
-  libpcre2-8-0 libsentencepiece0 libicu72
+  libpcre2-8-0 libicu72
 )
 
 pkgs=("${build_pkgs[@]}")

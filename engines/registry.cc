@@ -1,6 +1,7 @@
 #include "engines/registry.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +53,13 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCheckpointEngine(
     // The tokenizer first: a bad one fails before the weights are read.
     absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
         LoadTokenizerFromDir(spec.checkpoint);
+    if (tokenizer.status().code() == absl::StatusCode::kUnimplemented) {
+      // A kind of tokenizer not implemented: serve on ids, and say so.
+      std::fprintf(stderr, "engine '%s': no tokenizer attached: %s\n",
+                   spec.name.c_str(),
+                   std::string(tokenizer.status().message()).c_str());
+      tokenizer = std::unique_ptr<Tokenizer>();
+    }
     if (!tokenizer.ok()) return tokenizer.status();
     absl::StatusOr<std::unique_ptr<Engine>> engine =
         it->second.loader(resolved, std::move(dir));

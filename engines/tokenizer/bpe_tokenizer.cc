@@ -128,7 +128,7 @@ absl::Status BpeTokenizer::PreTokenize(const PreTokenizerStep& step,
   std::vector<Regex::Span> spans;
   for (std::string& piece : pieces) {
     if (step.add_prefix_space && !absl::StartsWith(piece, " ")) {
-      piece.insert(0, " ");
+      piece = absl::StrCat(" ", piece);  // not insert(): GCC 12 -Wrestrict
     }
     if (step.regex == nullptr) {
       out.push_back(std::move(piece));

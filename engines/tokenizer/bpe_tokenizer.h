@@ -16,12 +16,14 @@
 //   std::vector<int32_t> ids = (*tok)->Encode("Hello world").value();
 //   // [15496, 995]
 //
-// Refused (INVALID_ARGUMENT "FILE: <key>: ..."): not JSON; a model type
-// other than BPE; a missing or malformed vocab or merges; a merge naming a
-// token the vocab lacks; a vocab without all 256 byte-level symbols; a bad
-// Split regex; an unsupported normalizer, pre-tokenizer or decoder; BPE
-// options this implementation does not have (dropout, byte_fallback,
-// continuing_subword_prefix, end_of_word_suffix).
+// Refused with INVALID_ARGUMENT "FILE: <key>: ..." when malformed: not JSON;
+// a missing or malformed vocab or merges; a merge naming a token the vocab
+// lacks; a vocab without all 256 byte-level symbols; a bad Split regex or
+// behaviour; bad added tokens. UNIMPLEMENTED "FILE: <key>: ..." when well
+// formed but outside what this implements: a model type other than BPE; a
+// normalizer, pre-tokenizer or decoder other than those listed above; BPE
+// options (dropout, byte_fallback, continuing_subword_prefix,
+// end_of_word_suffix).
 //
 // Thread-safe: immutable after FromJson.
 #ifndef TRILEMMA_ENGINES_TOKENIZER_BPE_TOKENIZER_H_

@@ -54,8 +54,9 @@ class BpeTokenizer::Parser {
       return s;
     }
     if (!byte_level_) {
-      return Error("pre_tokenizer",
-                   "has no ByteLevel step; only byte-level BPE is supported");
+      return Unsupported(
+          "pre_tokenizer",
+          "has no ByteLevel step; only byte-level BPE is supported");
     }
     return Decoder(Get(root, "decoder"), "decoder");
   }
@@ -72,6 +73,11 @@ class BpeTokenizer::Parser {
     return absl::InvalidArgumentError(
         key.empty() ? absl::StrCat(file_, ": ", what)
                     : absl::StrCat(file_, ": ", key, ": ", what));
+  }
+  // Well formed, but not something this implementation does.
+  absl::Status Unsupported(absl::string_view key,
+                           absl::string_view what) const {
+    return absl::UnimplementedError(absl::StrCat(file_, ": ", key, ": ", what));
   }
 
   absl::StatusOr<bool> Bool(const nlohmann::json& object, const char* key,
@@ -148,9 +154,9 @@ class BpeTokenizer::Parser {
   absl::Status Model(const nlohmann::json& model) {
     const nlohmann::json& type = Get(model, "type");
     if (!type.is_null() && (!type.is_string() || type != "BPE")) {
-      return Error("model.type",
-                   absl::StrCat("model type ", JsonForError(type),
-                                " not supported; supported: \"BPE\""));
+      return Unsupported("model.type",
+                         absl::StrCat("model type ", JsonForError(type),
+                                      " not supported; supported: \"BPE\""));
     }
     for (int b = 0; b < 256; ++b) {
       char_to_byte_[ByteLevelChar(static_cast<uint8_t>(b))] = b;
@@ -194,18 +200,20 @@ class BpeTokenizer::Parser {
          {"continuing_subword_prefix", "end_of_word_suffix"}) {
       const nlohmann::json& v = Get(model, key);
       if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty())) {
-        return Error(absl::StrCat("model.", key), "not supported");
+        return Unsupported(absl::StrCat("model.", key), "not supported");
       }
     }
     absl::StatusOr<bool> fallback =
         Bool(model, "byte_fallback", false, "model");
     if (!fallback.ok()) return fallback.status();
-    if (*fallback) return Error("model.byte_fallback", "true not supported");
+    if (*fallback) {
+      return Unsupported("model.byte_fallback", "true not supported");
+    }
     const nlohmann::json& dropout = Get(model, "dropout");
     if (!dropout.is_null() &&
         !(dropout.is_number() && dropout.get<double>() == 0)) {
-      return Error("model.dropout",
-                   "not supported (encoding must be deterministic)");
+      return Unsupported("model.dropout",
+                         "not supported (encoding must be deterministic)");
     }
     absl::StatusOr<bool> ignore = Bool(model, "ignore_merges", false, "model");
     if (!ignore.ok()) return ignore.status();
@@ -402,9 +410,9 @@ class BpeTokenizer::Parser {
       if (!invert.ok()) return invert.status();
       step.invert = *invert;
     } else {
-      return Error(where, absl::StrCat("pre-tokenizer '", *type,
-                                       "' not supported; supported: "
-                                       "ByteLevel, Split, Sequence"));
+      return Unsupported(where, absl::StrCat("pre-tokenizer '", *type,
+                                             "' not supported; supported: "
+                                             "ByteLevel, Split, Sequence"));
     }
     tok_->pre_tokenizers_.push_back(std::move(step));
     return absl::OkStatus();
@@ -427,8 +435,9 @@ class BpeTokenizer::Parser {
       }
       return absl::OkStatus();
     }
-    return Error(where, absl::StrCat("decoder '", *type,
-                                     "' not supported; supported: ByteLevel"));
+    return Unsupported(where,
+                       absl::StrCat("decoder '", *type,
+                                    "' not supported; supported: ByteLevel"));
   }
 
   BpeTokenizer* tok_;

@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/tokenizer/bpe_tokenizer.h"
-#include "engines/tokenizer/sentencepiece_tokenizer.h"
 
 namespace trilemma {
 namespace {
@@ -56,12 +55,13 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFromDir(
   }
   const std::string model = (base / "tokenizer.model").string();
   if (std::filesystem::exists(model, error)) {
-    absl::StatusOr<std::string> bytes = ReadFile(model);
-    if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tok =
-        SentencePieceTokenizer::FromSerialized(*bytes, model);
-    if (!tok.ok()) return tok.status();
-    return std::unique_ptr<Tokenizer>(*std::move(tok));
+    // Debian 12's libsentencepiece exports the protobuf-lite 3.14 it was
+    // built with, which cannot share a process with gRPC's protobuf 3.21
+    // (docs/tokenizers.md).
+    return absl::UnimplementedError(absl::StrCat(
+        model,
+        ": SentencePiece models are not supported (only byte-level BPE "
+        "tokenizer.json)"));
   }
   return std::unique_ptr<Tokenizer>();
 }

@@ -22,7 +22,7 @@ absl::StatusOr<UnicodeNormalizer> UnicodeNormalizer::ForForm(
   } else if (form == "NFKD") {
     icu = icu::Normalizer2::getNFKDInstance(error);
   } else {
-    return absl::InvalidArgumentError(
+    return absl::UnimplementedError(
         absl::StrCat(where, ": normalizer '", form,
                      "' not supported; supported: NFC, NFKC, NFD, NFKD"));
   }

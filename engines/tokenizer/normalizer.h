@@ -20,8 +20,8 @@ namespace trilemma {
 
 class UnicodeNormalizer {
  public:
-  // `form` is "NFC", "NFKC", "NFD" or "NFKD"; else INVALID_ARGUMENT
-  // "`where`: ...".
+  // `form` is "NFC", "NFKC", "NFD" or "NFKD"; else UNIMPLEMENTED
+  // "`where`: normalizer 'X' not supported ...".
   static absl::StatusOr<UnicodeNormalizer> ForForm(absl::string_view form,
                                                    const std::string& where);
 

@@ -44,8 +44,8 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Compile(
   auto compiled = std::make_unique<Compiled>();
   int error = 0;
   PCRE2_SIZE offset = 0;
-  const uint32_t options =
-      PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  // PCRE2 refuses UCP beside LITERAL (a literal has no classes anyway).
+  const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   compiled->code =
       pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()),
                     pattern.size(), options, &error, &offset, nullptr);

@@ -1,8 +1,7 @@
 // Tokenizer: maps UTF-8 text to an engine's token ids and back
-// (docs/tokenizers.md). Implementations: byte-level BPE from a Hugging Face
-// tokenizer.json (bpe_tokenizer.h) and SentencePiece tokenizer.model
-// (sentencepiece_tokenizer.h); LoadTokenizerFromDir (load.h) picks the one a
-// model directory carries.
+// (docs/tokenizers.md). Implemented: byte-level BPE from a Hugging Face
+// tokenizer.json (bpe_tokenizer.h); LoadTokenizerFromDir (load.h) loads the
+// one a model directory carries.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
@@ -31,7 +30,7 @@
 namespace trilemma {
 
 // A token that is matched as a whole before the model's own splitting
-// (Hugging Face "added_tokens"; SentencePiece control/user-defined pieces).
+// (Hugging Face "added_tokens").
 struct AddedToken {
   int32_t id = 0;
   std::string content;
@@ -43,7 +42,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  // What this is, e.g. "bpe" or "sentencepiece" (reported in EngineInfo).
+  // What this is, e.g. "bpe" (reported in EngineInfo).
   virtual absl::string_view kind() const = 0;
   // The file it was loaded from.
   virtual const std::string& file() const = 0;
@@ -60,11 +59,11 @@ class Tokenizer {
       absl::string_view text) const = 0;
 
   // Appends the bytes token `id` contributes to a decoded text to `out`.
-  // `at_start` is true while the decoded text is still empty (SentencePiece
-  // drops the leading space of its dummy prefix there). The bytes may be
-  // part of a UTF-8 code point (byte-level and byte-fallback tokens);
-  // StreamingDetokenizer reassembles them. INVALID_ARGUMENT naming the id
-  // when it is outside [0, vocab_size()).
+  // `at_start` is true while the decoded text is still empty (a
+  // SentencePiece-style tokenizer would drop its dummy-prefix space there). The
+  // bytes may be part of a UTF-8 code point (byte-level and byte-fallback
+  // tokens); StreamingDetokenizer reassembles them. INVALID_ARGUMENT naming the
+  // id when it is outside [0, vocab_size()).
   virtual absl::Status AppendTokenBytes(int32_t id, bool at_start,
                                         std::string* out) const = 0;
 
