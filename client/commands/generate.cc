@@ -45,14 +45,17 @@ absl::StatusOr<v1::GenerateRequest> GenerateRequestFromFlags() {
     return absl::InvalidArgumentError(
         "--engine: required (see `trilemma engines`)");
   }
-  absl::StatusOr<std::vector<int32_t>> prompt =
-      ParseTokenList("--prompt", absl::GetFlag(FLAGS_prompt));
-  if (!prompt.ok()) return prompt.status();
-  request.mutable_prompt()->Add(prompt->begin(), prompt->end());
   request.set_text(absl::GetFlag(FLAGS_text));
-  if (!request.text().empty() && !request.prompt().empty()) {
-    return absl::InvalidArgumentError(
-        "--text: set either --prompt (token ids) or --text, not both");
+  if (!request.text().empty()) {
+    if (!absl::GetFlag(FLAGS_prompt).empty()) {
+      return absl::InvalidArgumentError(
+          "--text: set either --prompt (token ids) or --text, not both");
+    }
+  } else {
+    absl::StatusOr<std::vector<int32_t>> prompt =
+        ParseTokenList("--prompt", absl::GetFlag(FLAGS_prompt));
+    if (!prompt.ok()) return prompt.status();
+    request.mutable_prompt()->Add(prompt->begin(), prompt->end());
   }
 
   const int32_t max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);

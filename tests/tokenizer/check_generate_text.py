@@ -65,7 +65,7 @@ def main():
         tok = json.load(f)
     server = subprocess.Popen(
         [args.server_bin, "--listen=127.0.0.1:0", "--metrics_listen=",
-         "--engines=attention", f"--checkpoint=text={args.checkpoint}"],
+         "--engines=attention,text", f"--checkpoint=text={args.checkpoint}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     failures = []
     try:
