@@ -1,5 +1,6 @@
 #include "engines/tokenizer/bpe_tokenizer.h"
 
+#include <array>
 #include <queue>
 #include <utility>
 
@@ -52,16 +53,18 @@ void AppendUtf8(char32_t c, std::string* out) {
 }  // namespace
 
 char32_t ByteLevelChar(uint8_t b) {
-  const auto printable = [](int c) {
-    return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) ||
-           (c >= 0xAE && c <= 0xFF);
-  };
-  if (printable(b)) return b;
-  char32_t next = 256;
-  for (int c = 0; c < b; ++c) {
-    if (!printable(c)) ++next;
-  }
-  return next;
+  static const std::array<char32_t, 256> kTable = [] {
+    std::array<char32_t, 256> table{};
+    char32_t next = 256;
+    for (int c = 0; c < 256; ++c) {
+      const bool printable = (c >= '!' && c <= '~') ||
+                             (c >= 0xA1 && c <= 0xAC) ||
+                             (c >= 0xAE && c <= 0xFF);
+      table[c] = printable ? static_cast<char32_t>(c) : next++;
+    }
+    return table;
+  }();
+  return kTable[b];
 }
 
 int32_t BpeTokenizer::TokenId(absl::string_view token) const {
@@ -206,8 +209,9 @@ void BpeTokenizer::MergeWord(absl::string_view word,
   if (word.empty()) return;
   if (ignore_merges_) {
     std::string mapped;
-    for (char c : word)
+    for (char c : word) {
       AppendUtf8(ByteLevelChar(static_cast<uint8_t>(c)), &mapped);
+    }
     if (auto it = token_ids_.find(mapped); it != token_ids_.end()) {
       ids->push_back(it->second);
       return;

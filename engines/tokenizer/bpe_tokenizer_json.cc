@@ -322,8 +322,9 @@ class BpeTokenizer::Parser {
     if (!type.ok()) return type.status();
     if (*type == "Sequence") {
       const nlohmann::json& list = Get(n, "normalizers");
-      if (!list.is_array())
+      if (!list.is_array()) {
         return Error(where, "needs a \"normalizers\" array");
+      }
       for (size_t i = 0; i < list.size(); ++i) {
         if (absl::Status s = Normalizer(
                 list[i], absl::StrCat(where, ".normalizers[", i, "]"));

@@ -378,7 +378,7 @@ CASES = {
     # hidden 80 so that "auto" (ceil(80 / 16) = 5) differs from mamba's 4.
     "mamba_bias": (lambda: mamba(hidden=80, dt_rank="auto", use_bias=True,
                                  real_extra_keys=False, out_gain=3.0), 7, 1),
-    "llama_text": (lambda: llama(vocab=288), 5, 1),
+    "llama_text": (lambda: llama(vocab=288), 12, 1),
 }
 # Cases that also get a tokenizer.json (tiny_tokenizer()).
 TOKENIZER_CASES = {"llama_text"}

@@ -77,9 +77,14 @@ def main():
             return 1
 
         def client(*argv):
-            return subprocess.run([args.client_bin, f"--target={m.group(1)}",
-                                   "generate", *argv], capture_output=True,
-                                  text=True, timeout=120)
+            # Bytes, decoded here: text mode would turn a generated "\r"
+            # into "\n".
+            r = subprocess.run([args.client_bin, f"--target={m.group(1)}",
+                                "generate", *argv], capture_output=True,
+                               timeout=120)
+            r.stdout = r.stdout.decode("utf-8", errors="replace")
+            r.stderr = r.stderr.decode("utf-8", errors="replace")
+            return r
 
         prompt = "the cat sat on the mat and then it ate the rest"
         ids = encode(tok, prompt)

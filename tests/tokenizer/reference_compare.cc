@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "engines/tokenizer/bpe_tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -76,6 +77,7 @@ int Run(const std::string& reference_path) {
     int64_t texts = 0;
     int64_t tokens = 0;
     int64_t other_texts = 0;
+    absl::Duration encoding;  // informational, never asserted
     for (const nlohmann::json& t : entry.at("texts")) {
       const std::string text_name = t.at("name");
       const std::string text = t.at("text");
@@ -84,7 +86,9 @@ int Run(const std::string& reference_path) {
         ++failures;
         std::cerr << name << " " << text_name << ": " << what << "\n";
       };
+      const absl::Time start = absl::Now();
       absl::StatusOr<std::vector<int32_t>> ids = (*tok)->Encode(text);
+      encoding += absl::Now() - start;
       if (!ids.ok()) {
         fail(absl::StrCat("Encode failed: ", ids.status().ToString()));
         continue;
@@ -124,7 +128,9 @@ int Run(const std::string& reference_path) {
               << (other_texts > 0 ? absl::StrCat(" and gpt-3-encoder (",
                                                  other_texts, " texts)")
                                   : "")
-              << "; decode(encode(x)) == x and streamed == x checked\n";
+              << "; decode(encode(x)) == x and streamed == x checked; "
+              << "encoded in " << absl::ToDoubleMilliseconds(encoding)
+              << " ms\n";
   }
   if (failures > 0) {
     std::cout << failures << " differences\n";
