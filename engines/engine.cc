@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/state/kv_block_pool.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace trilemma {
 
@@ -31,6 +32,19 @@ StateBudget Engine::budget() const {
           .used_bytes = p.used_bytes(),
           .used_blocks = p.used_blocks(),
           .total_blocks = p.total_blocks()};
+}
+
+v1::EngineInfo PublicEngineInfo(const Engine& engine) {
+  v1::EngineInfo info = engine.info();
+  if (const Tokenizer* tokenizer = engine.tokenizer(); tokenizer != nullptr) {
+    v1::TokenizerInfo* out = info.mutable_tokenizer();
+    out->set_kind(std::string(tokenizer->kind()));
+    out->set_file(tokenizer->file());
+    out->set_vocab_size(tokenizer->vocab_size());
+    out->set_added_tokens(
+        static_cast<int32_t>(tokenizer->added_tokens().size()));
+  }
+  return info;
 }
 
 }  // namespace trilemma
