@@ -19,16 +19,18 @@ namespace trilemma::testing {
 // Every registered family, hidden ones included, sorted by name (the order
 // of RegisteredEngineFamilies()).
 inline constexpr std::string_view kExpectedFamilies[] = {
-    "attention", "delta_net", "hybrid", "kv_evict",      "linear_attention",
-    "mamba",     "memory",    "null",   "sliding_window"};
+    "attention",        "delta_net", "gated_deltanet", "hybrid", "kv_evict",
+    "linear_attention", "mamba",     "mamba2",         "memory", "null",
+    "sliding_window"};
 
 // The presets a server hosts by default, in display order (the README's
 // engine table).
 inline constexpr std::string_view kExpectedDefaultPresets[] = {
-    "attention",    "sliding_window",   "kv_evict_sinks",
-    "kv_evict_h2o", "linear_attention", "linear_attention_taylor2",
-    "mamba",        "delta_net",        "hybrid_based",
-    "hybrid_jamba", "memory",           "memory_exact"};
+    "attention",      "sliding_window",   "kv_evict_sinks",
+    "kv_evict_h2o",   "linear_attention", "linear_attention_taylor2",
+    "mamba",          "mamba2",           "delta_net",
+    "gated_deltanet", "hybrid_based",     "hybrid_jamba",
+    "memory",         "memory_exact"};
 
 // Presets of hidden families: hosted only when asked for by name.
 inline constexpr std::string_view kExpectedHiddenPresets[] = {"null"};

@@ -29,6 +29,8 @@ The cases (vocab 96, 2 layers; see CASES):
   mamba          Mamba, hidden 64, state 16, dt_rank 4, no in/out bias, the
                  extra keys of the state-spaces/mamba-*-hf configs
   mamba_bias     hidden 80, use_bias, time_step_rank "auto" (= 5)
+  gdn, gdn_gva   GatedDeltaNetForCausalLM (gated_deltanet_checkpoints.py)
+  mamba2, mamba2_groups  Mamba2ForCausalLM (mamba2_checkpoints.py)
 
 Test cases also get DIR/<case>/prompt.json: {"tokens": [24 token ids]}
 (bench checkpoints: 512 ids). Weights are seeded (same bytes every run),
@@ -383,6 +385,13 @@ BENCH = {
     "mamba130m": (lambda: mamba(vocab=50280, hidden=768, layers=24,
                                 dt_rank=48), 202),
 }
+
+
+# Architectures whose writers live in files of their own.
+for _module in ("gated_deltanet_checkpoints", "mamba2_checkpoints"):
+    _writer = __import__(_module)
+    CASES.update(_writer.cases(Tensor, normal))
+    BENCH.update(_writer.bench(Tensor, normal))
 
 
 def prompt_for(seed, vocab, length):
