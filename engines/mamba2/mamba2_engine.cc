@@ -252,6 +252,7 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
                            {"depth", "2"}},
                           {{"init", "random"},
                            {"expand", "1"},
+                           {"head_dim", "16"},
                            {"conv_kernel", "3"}},
                           {{"depth", "2"}, {"state_dim", "32"}}},
     .display_order = 45});
