@@ -12,8 +12,9 @@
 // published block:
 // - the block norm makes each code unit length (xn[0] ≈ kBiasChannelValue);
 // - in_proj writes three channel groups of xBC: x copies channels 1.. of xn
-//   (v_scale), B and C are in_scale·P·xn with one seeded JL projection P
-//   [N, d] — in_scale keeps the SiLU after the conv near-linear
+//   (v_scale), B and C are in_scale·P·xn with one projection P [N, d]
+//   (the identity on channels 1.. when N >= d − 1, else a seeded JL
+//   projection) — in_scale keeps the SiLU after the conv near-linear
 //   (SiLU(u) ≈ u/2);
 // - the conv taps shift: B reads the previous token (tap K−2), x and C the
 //   current one (tap K−1), so C_t·B_s ≈ x_t·x_{s−1} and each value position
@@ -60,7 +61,7 @@ struct Mamba2Preset {
   int conv = 4;
   float delta = 1.0f;
   float forget = 1e-4f;
-  float in_scale = 0.5f;
+  float in_scale = 0.25f;
   float v_scale = 1.0f;
   float gate = 20.0f;
   float out_gain = 8.0f;
@@ -187,7 +188,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMamba2Engine(
   p.conv = static_cast<int>(knobs.Int("conv_kernel", 4, 2, 16));
   p.delta = static_cast<float>(knobs.Float("delta", 1.0, 1e-4, 100));
   p.forget = static_cast<float>(knobs.Float("forget", 1e-4, 0, 100));
-  p.in_scale = static_cast<float>(knobs.Float("in_scale", 0.5, 1e-4, 10));
+  p.in_scale = static_cast<float>(knobs.Float("in_scale", 0.25, 1e-4, 10));
   p.v_scale = static_cast<float>(knobs.Float("v_scale", 1.0, 1e-4, 10));
   p.gate = static_cast<float>(knobs.Float("gate", 20.0, 1.0, 1e3));
   p.out_gain = static_cast<float>(knobs.Float("out_gain", 8.0, 0.0, 1e4));
@@ -202,12 +203,18 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMamba2Engine(
   TensorMap weights;
   AddFrameWeights(common, &weights);
   std::mt19937_64 rng(common.seed);
-  // The JL projection shared by B and C, entries N(0, 1/N) on channels 1..
+  // The projection shared by B and C: the identity on channels 1.. when the
+  // state has room for them (N >= d − 1), else a JL projection with entries
+  // N(0, 1/N), like QkvBlock's key projection.
   std::vector<float> jl(static_cast<size_t>(p.n) * p.d, 0.0f);
-  std::normal_distribution<float> normal(
-      0.0f, 1.0f / std::sqrt(static_cast<float>(p.n)));
-  for (int j = 0; j < p.n; ++j) {
-    for (int i = 1; i < p.d; ++i) jl[int64_t{j} * p.d + i] = normal(rng);
+  if (p.n >= p.d - 1) {
+    for (int i = 1; i < p.d; ++i) jl[int64_t{i - 1} * p.d + i] = 1.0f;
+  } else {
+    std::normal_distribution<float> normal(
+        0.0f, 1.0f / std::sqrt(static_cast<float>(p.n)));
+    for (int j = 0; j < p.n; ++j) {
+      for (int i = 1; i < p.d; ++i) jl[int64_t{j} * p.d + i] = normal(rng);
+    }
   }
   for (int l = 0; l < common.depth; ++l) {
     AddBlockTensors(p, l, &weights);
