@@ -6,6 +6,8 @@
 //                   <= 0.35 at N = 1024; state stops growing at W
 //   mamba           (state N = 16) clearly below attention at N = 256
 //                   (<= 0.7 while attention >= 0.99); state constant
+//   gated_deltanet, mamba2  >= 0.95 at N = 16, <= 0.35 at N = 1024; state
+//                   constant
 //
 // MQAR (Zoology): keys from the lower half of the vocabulary, values from the
 // upper half; prompt k1 v1 ... kN vN (prefilled), then for up to 100 distinct
@@ -250,6 +252,26 @@ TEST(RecallStateTest, MambaStateIsConstant) {
   EXPECT_GT((*bytes)[0], 0) << "a recurrent state is held from the start";
   for (size_t i = 1; i < bytes->size(); ++i) {
     EXPECT_EQ((*bytes)[i], (*bytes)[0]) << "context index " << i;
+  }
+}
+
+// Today's recurrent presets (README's table: gated_deltanet holds 32 pairs,
+// mamba2 128): every pair of 16 recalled, most of 1024 lost, state flat.
+TEST(RecallTest, GatedDeltaNetAndMamba2HoldFewPairsThenFall) {
+  for (const char* family : {"gated_deltanet", "mamba2"}) {
+    std::unique_ptr<Engine> engine = MustCreate(family);
+    ASSERT_NE(engine, nullptr);
+    absl::StatusOr<RecallResult> few = MeasureRecall(*engine, 16, 16);
+    absl::StatusOr<RecallResult> many = MeasureRecall(*engine, 1024, 1024);
+    ASSERT_TRUE(few.ok()) << few.status();
+    ASSERT_TRUE(many.ok()) << many.status();
+    EXPECT_GE(few->recall, 0.95) << family << " at N=16";
+    EXPECT_LE(many->recall, 0.35) << family << " at N=1024";
+    absl::StatusOr<std::vector<int64_t>> bytes =
+        StateBytesAt(*engine, {0, 16, 2048});
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_GT((*bytes)[0], 0) << family;
+    EXPECT_EQ((*bytes)[2], (*bytes)[0]) << family << " state grew";
   }
 }
 
