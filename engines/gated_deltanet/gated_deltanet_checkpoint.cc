@@ -17,6 +17,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engines/common/knobs.h"
@@ -83,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadGatedDeltaNet(
   const int kd = heads * dk, vd = v_heads * dv;
   const int k = short_conv ? conv : 0;
 
-  CheckpointTensors t(dir);
+  CheckpointTensors t(std::move(dir));
   LayerStack stack;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;

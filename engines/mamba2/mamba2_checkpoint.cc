@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -83,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadMamba2(
   const int conv_dim = di + 2 * groups * n;
   const int proj = di + conv_dim + heads;
 
-  CheckpointTensors t(dir);
+  CheckpointTensors t(std::move(dir));
   LayerStack stack;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;
