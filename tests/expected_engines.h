@@ -19,8 +19,9 @@ namespace trilemma::testing {
 // Every registered family, hidden ones included, sorted by name (the order
 // of RegisteredEngineFamilies()).
 inline constexpr std::string_view kExpectedFamilies[] = {
-    "attention", "delta_net", "hybrid", "kv_evict",      "linear_attention",
-    "mamba",     "memory",    "null",   "rwkv7", "sliding_window"};
+    "attention",        "delta_net", "gated_deltanet", "hybrid", "kv_evict",
+    "linear_attention", "mamba",     "mamba2",         "memory", "null",
+    "rwkv7",            "sliding_window"};
 
 // The presets a server hosts by default, in display order (the README's
 // engine table).
@@ -34,7 +35,9 @@ inline constexpr std::string_view kExpectedDefaultPresets[] = {
     "linear_attention",
     "linear_attention_taylor2",
     "mamba",
+    "mamba2",
     "delta_net",
+    "gated_deltanet",
     "rwkv7",
     "hybrid_based",
     "hybrid_jamba",

@@ -197,7 +197,7 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
                            {"ff", "96"},
                            {"lora_rank", "8"}},
                           {{"depth", "2"}, {"beta", "0.5"}, {"decay", "0.9"}}},
-    .display_order = 55});
+    .display_order = 57});
 
 }  // namespace
 }  // namespace trilemma

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engines/weights/json_util.h"
 
@@ -47,11 +48,46 @@ bool AsInt(const nlohmann::json& v, int64_t* out) {
   return false;
 }
 
+// Python's json module writes float('inf') and nan as the bare words
+// Infinity, -Infinity and NaN (transformers' Mamba2Config time_step_limit is
+// [0.0, Infinity]); strict JSON has no such literals. Outside strings they
+// become ±1e308 (larger than any limit a model uses) and null (absent).
+std::string NonFiniteAsJson(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(text[++i]);
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    const absl::string_view rest = text.substr(i);
+    if (absl::StartsWith(rest, "Infinity")) {
+      out += "1e308";
+      i += 7;
+    } else if (absl::StartsWith(rest, "NaN")) {
+      out += "null";
+      i += 2;
+    } else {
+      out.push_back(c);  // "-" before Infinity stays: -1e308
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<HfConfig> HfConfig::Parse(absl::string_view json_text,
                                          std::string path) {
-  absl::StatusOr<nlohmann::json> value = ParseJson(json_text, path);
+  absl::StatusOr<nlohmann::json> value =
+      ParseJson(NonFiniteAsJson(json_text), path);
   if (!value.ok()) return value.status();
   if (!value->is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -178,6 +214,24 @@ std::vector<int64_t> HfConfig::IntOrIntList(const std::string& key, int64_t min,
                            "integers in [",
                            min, ", ", max, "], got ", JsonForError(*v)));
     return {};
+  }
+  return list;
+}
+
+std::vector<double> HfConfig::FloatListOr(const std::string& key,
+                                          std::vector<double> def) {
+  const nlohmann::json* v = Lookup(json_->value, key);
+  if (v == nullptr) return def;
+  std::vector<double> list;
+  bool ok = v->is_array();
+  for (size_t i = 0; ok && i < v->size(); ++i) {
+    ok = (*v)[i].is_number();
+    if (ok) list.push_back((*v)[i].get<double>());
+  }
+  if (!ok) {
+    Fail(key,
+         absl::StrCat("must be an array of numbers, got ", JsonForError(*v)));
+    return def;
   }
   return list;
 }

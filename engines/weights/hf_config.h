@@ -37,6 +37,8 @@ class HfConfig {
  public:
   // INVALID_ARGUMENT "PATH: not valid JSON: ..." or "PATH: expected a JSON
   // object, got an array". `path` only names the file in errors.
+  // Python's non-JSON words Infinity / -Infinity / NaN (json.dumps of
+  // float('inf'), as in Mamba2 configs) read as ±1e308 and null.
   static absl::StatusOr<HfConfig> Parse(absl::string_view json_text,
                                         std::string path);
 
@@ -58,6 +60,10 @@ class HfConfig {
   bool BoolOr(const std::string& key, bool def);
   // Optional string.
   std::string StringOr(const std::string& key, std::string def);
+  // Optional array of numbers (Infinity reads as 1e308, see Parse); `def`
+  // when absent or on error.
+  std::vector<double> FloatListOr(const std::string& key,
+                                  std::vector<double> def);
   // Required array of strings (e.g. "architectures"); {} on error.
   std::vector<std::string> StringList(const std::string& key);
   // Optional integer or array of integers, each in [min, max] (e.g. fla's

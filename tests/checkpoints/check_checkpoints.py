@@ -50,6 +50,10 @@ PERTURBED = {
     "LlamaForCausalLM": lambda c: ("model.layers.0.self_attn.v_proj.weight", 0),
     "MambaForCausalLM": lambda c: ("backbone.layers.0.mixer.in_proj.weight", 0),
     "RWKV7ForCausalLM": lambda c: ("model.layers.0.attn.v_proj.weight", 0),
+    "GatedDeltaNetForCausalLM":
+        lambda c: ("model.layers.0.attn.v_proj.weight", 0),
+    "Mamba2ForCausalLM":
+        lambda c: ("backbone.layers.0.mixer.in_proj.weight", 0),
 }
 
 

@@ -33,6 +33,8 @@ The cases (vocab 96, 2 layers; see CASES):
   llama_text     as llama_gqa with vocab 288 and a tokenizer.json: a tiny
                  byte-level BPE (the 256 byte symbols plus 32 merges) so the
                  engine takes text (tests/tokenizer)
+  gdn, gdn_gva   GatedDeltaNetForCausalLM (gated_deltanet_checkpoints.py)
+  mamba2, mamba2_groups  Mamba2ForCausalLM (mamba2_checkpoints.py)
 
 Test cases also get DIR/<case>/prompt.json: {"tokens": [24 token ids]}
 (bench checkpoints: 512 ids). Weights are seeded (same bytes every run),
@@ -435,6 +437,11 @@ BENCH = {
 
 
 rwkv7_checkpoints.register(CASES, BENCH, Tensor, normal)
+# Architectures whose writers live in files of their own.
+for _module in ("gated_deltanet_checkpoints", "mamba2_checkpoints"):
+    _writer = __import__(_module)
+    CASES.update(_writer.cases(Tensor, normal))
+    BENCH.update(_writer.bench(Tensor, normal))
 
 
 def prompt_for(seed, vocab, length):

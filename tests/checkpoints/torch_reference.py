@@ -464,6 +464,12 @@ ARCHITECTURES = {"GPTNeoXForCausalLM": GPTNeoX, "LlamaForCausalLM": Llama,
                  "MambaForCausalLM": Mamba,
                  "RWKV7ForCausalLM":
                      lambda c, t: rwkv7_ref.Rwkv7(c, t, take_weights)}
+# Architectures modelled in files of their own (they take take_weights).
+for _arch, _module, _cls in (
+        ("GatedDeltaNetForCausalLM", "fla_gated_deltanet_ref", "GatedDeltaNet"),
+        ("Mamba2ForCausalLM", "mamba2_ref", "Mamba2")):
+    ARCHITECTURES[_arch] = (lambda cls: lambda c, t: cls(c, t, take_weights))(
+        getattr(__import__(_module), _cls))
 
 
 def build_model(config, tensors):

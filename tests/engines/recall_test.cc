@@ -8,6 +8,8 @@
 //                   (<= 0.7 while attention >= 0.99); state constant
 //   rwkv7           (issue 12) >= 0.9 at N = 16, <= 0.3 at N = 1024;
 //                   state constant
+//   gated_deltanet, mamba2  >= 0.95 at N = 16, <= 0.35 at N = 1024; state
+//                   constant
 //
 // MQAR as in tests/common/mqar_recall.h, with up to 100 queries.
 #include <algorithm>
@@ -223,6 +225,26 @@ TEST(RecallStateTest, MambaStateIsConstant) {
   EXPECT_GT((*bytes)[0], 0) << "a recurrent state is held from the start";
   for (size_t i = 1; i < bytes->size(); ++i) {
     EXPECT_EQ((*bytes)[i], (*bytes)[0]) << "context index " << i;
+  }
+}
+
+// Today's recurrent presets (README's table: gated_deltanet holds 32 pairs,
+// mamba2 128): every pair of 16 recalled, most of 1024 lost, state flat.
+TEST(RecallTest, GatedDeltaNetAndMamba2HoldFewPairsThenFall) {
+  for (const char* family : {"gated_deltanet", "mamba2"}) {
+    std::unique_ptr<Engine> engine = MustCreate(family);
+    ASSERT_NE(engine, nullptr);
+    absl::StatusOr<testing::MqarRecallResult> few = MeasureRecall(*engine, 16, 16);
+    absl::StatusOr<testing::MqarRecallResult> many = MeasureRecall(*engine, 1024, 1024);
+    ASSERT_TRUE(few.ok()) << few.status();
+    ASSERT_TRUE(many.ok()) << many.status();
+    EXPECT_GE(few->recall, 0.95) << family << " at N=16";
+    EXPECT_LE(many->recall, 0.35) << family << " at N=1024";
+    absl::StatusOr<std::vector<int64_t>> bytes =
+        StateBytesAt(*engine, {0, 16, 2048});
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_GT((*bytes)[0], 0) << family;
+    EXPECT_EQ((*bytes)[2], (*bytes)[0]) << family << " state grew";
   }
 }
 

@@ -199,6 +199,22 @@ TEST(HfConfig, NotJsonOrNotObject) {
               HasSubstr("DIR/config.json: not valid JSON"));
 }
 
+// Python's json module writes float('inf') as Infinity (transformers'
+// Mamba2Config time_step_limit is [0.0, Infinity]).
+TEST(HfConfig, PythonNonFiniteWords) {
+  HfConfig c = ParseOrDie(R"({"time_step_limit": [0.0, Infinity],
+    "lo": -Infinity, "x": NaN, "s": "Infinity \" NaN"})");
+  EXPECT_THAT(c.FloatListOr("time_step_limit", {}), ElementsAre(0.0, 1e308));
+  EXPECT_DOUBLE_EQ(c.FloatOr("lo", 0, -1e308, 1e308), -1e308);
+  EXPECT_FALSE(c.Has("x"));
+  EXPECT_EQ(c.StringOr("s", ""), "Infinity \" NaN");  // strings untouched
+  EXPECT_THAT(c.FloatListOr("absent", {1, 2}), ElementsAre(1, 2));
+  EXPECT_TRUE(c.Finish().ok()) << c.Finish();
+  HfConfig bad = ParseOrDie(R"({"l": [0, "x"]})");
+  EXPECT_THAT(bad.FloatListOr("l", {3}), ElementsAre(3));
+  EXPECT_THAT(FinishMessage(bad), HasSubstr("must be an array of numbers"));
+}
+
 TEST(HfConfig, TooManyValues) {
   std::string wide = "[0";
   for (int i = 0; i < 1'000'000; ++i) wide += ",0";
