@@ -1,5 +1,5 @@
 // `trilemma`: the command-line client of a Trilemma server. Dispatch only:
-// each command lives in client/<name>_command.{h,cc}.
+// each command lives in client/commands/<name>.{h,cc}.
 //
 //   trilemma [--target=host:port] <command> [flags]
 #include <iostream>
@@ -12,15 +12,16 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/channel.h"
-#include "client/command.h"
-#include "client/engines_command.h"
-#include "client/generate_command.h"
-#include "client/health_command.h"
-#include "client/load_command.h"
-#include "client/recall_command.h"
-#include "client/soak_command.h"
-#include "client/sweep_command.h"
+#include "client/commands/engines.h"
+#include "client/commands/generate.h"
+#include "client/commands/health.h"
+#include "client/commands/load.h"
+#include "client/commands/recall.h"
+#include "client/commands/soak.h"
+#include "client/commands/sweep.h"
+#include "client/common/channel.h"
+#include "client/common/command.h"
+#include "client/common/shared_flags.h"
 
 namespace {
 

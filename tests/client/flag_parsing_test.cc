@@ -1,13 +1,15 @@
 // Flag parsing and validation of the client: every error names the flag.
-#include "client/flag_parsing.h"
+#include "client/common/flag_parsing.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
-#include "client/channel.h"
-#include "client/command.h"
-#include "client/generate_command.h"
-#include "client/recall_command.h"
+#include "client/commands/generate.h"
+#include "client/commands/recall.h"
+#include "client/common/channel.h"
+#include "client/common/command.h"
+#include "client/common/engine_selection.h"
+#include "client/common/shared_flags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,9 +17,6 @@ ABSL_DECLARE_FLAG(std::string, engine);
 ABSL_DECLARE_FLAG(std::string, prompt);
 ABSL_DECLARE_FLAG(int32_t, max_new_tokens);
 ABSL_DECLARE_FLAG(float, temperature);
-ABSL_DECLARE_FLAG(std::string, engines);
-ABSL_DECLARE_FLAG(std::string, pairs);
-ABSL_DECLARE_FLAG(int32_t, queries);
 
 namespace trilemma::client {
 namespace {

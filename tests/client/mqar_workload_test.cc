@@ -1,4 +1,4 @@
-#include "client/mqar_workload.h"
+#include "client/common/mqar_workload.h"
 
 #include <set>
 

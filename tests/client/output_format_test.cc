@@ -1,11 +1,11 @@
 // Tables, cell formatters and JSON output of the client.
 #include <algorithm>
 
-#include "client/engines_command.h"
-#include "client/generate_command.h"
-#include "client/json_output.h"
-#include "client/recall_command.h"
-#include "client/table_printer.h"
+#include "client/commands/engines.h"
+#include "client/commands/generate.h"
+#include "client/commands/recall.h"
+#include "client/common/json_output.h"
+#include "client/common/table_printer.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"

@@ -27,8 +27,8 @@ using ::testing::HasSubstr;
 
 // "Flat" per-step work: at most this growth while the context quadruples.
 // O(1) engines stay at 1.0 and linear ones grow ~3.5x over the measured span
-// at d_model 32; the slack admits the O(log n) index search DESIGN.md counts
-// as efficient (memory).
+// at d_model 32; the slack admits the O(log n) index search that
+// docs/architecture.md ("The triangle") counts as efficient (memory).
 constexpr double kFlatFlopsRatio = 1.5;
 
 // How far an engine's NextStepCost may sit from the work its steps

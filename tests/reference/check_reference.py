@@ -17,10 +17,11 @@ A model module defines:
          model runs with (requested over the documented defaults);
   forward(weights: dict[str, np.ndarray], requested: dict[str, str],
           tokens: np.ndarray[int32]) -> np.ndarray [T, V]  (float64 is fine)
-Modules implement the math from the design (DESIGN.md, the engine's header
-comment), never by calling into the C++ code, and derive every parameter a
-knob sets (window, heads, gamma, alpha, beta, shapes ...) from the requested
-knobs; only the weight matrices are read from the dump.
+Modules implement the math from the design (docs/engines.md,
+docs/recall-circuit.md, the engine's header comment), never by calling into
+the C++ code, and derive every parameter a knob sets (window, heads, gamma,
+alpha, beta, shapes ...) from the requested knobs; only the weight matrices
+are read from the dump.
 """
 import argparse
 import importlib.util

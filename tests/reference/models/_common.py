@@ -1,7 +1,7 @@
 """Numpy pieces every reference model shares: the knobs a model runs with,
 the frame (embedding, final RMSNorm, tied readout) and the token-shifted QKV
-block projections. Written from DESIGN.md and engines/common/*.h's documented
-math."""
+block projections. Written from docs/recall-circuit.md and
+engines/common/*.h's documented math."""
 import numpy as np
 
 EPS = 1e-6

@@ -1,6 +1,7 @@
 """Softmax attention over a bounded kept set (kv_evict), both policies.
 
-Written from DESIGN.md and the policy contract in the engine's header comment:
+Written from docs/engines.md (KV policies) and the policy contract in the
+engine's header comment:
   sinks: keep positions [0, S) and the last W positions.
   h2o:   keep at most B tokens. Each kept token accumulates the softmax weight
          it receives, summed over heads and layers (including from its own

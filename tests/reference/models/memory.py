@@ -1,6 +1,6 @@
 """Window attention plus an external key-value store (memory), exact index.
 
-Written from DESIGN.md and the engine's header comment:
+Written from docs/engines.md and the engine's header comment:
   - every block attends over its last W tokens' keys/values;
   - block 0 also reads an external store holding its (k, v) of every token
     older than the window (positions <= p - W at step p): the top_k entries
