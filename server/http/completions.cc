@@ -109,17 +109,16 @@ struct StreamState {
     };
     for (size_t i = 0; i < choices.size(); ++i) {
       Choice& choice = *choices[i];
-      bool more = true;
-      while (more) {
-        more = choice.Next();
-        if (!more) break;
+      // Text already received (the first token, taken before the headers)
+      // goes out before waiting for more.
+      do {
         const std::string now = choice.text.Take(/*final=*/false);
         if (!now.empty() &&
             !write(SseData(
                 StreamChunk(meta, static_cast<int>(i), now, std::nullopt)))) {
           return false;
         }
-      }
+      } while (choice.Next());
       absl::StatusOr<ChoiceEnd> end = choice.End();
       if (!end.ok()) {
         // Headers are sent: the error goes in the stream, then it ends.
