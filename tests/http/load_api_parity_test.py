@@ -53,10 +53,10 @@ def main():
     failures = []
     try:
         workloads = [
-            ["--workload=mqar", "--pairs=8,32", "--queries=6",
-             "--requests=8"],
-            ["--workload=niah", "--haystack=300", "--depth=0,0.5,1",
-             "--requests=8"],
+            ["--workload=mqar", "--pairs=16,64", "--queries=8",
+             "--requests=16"],
+            ["--workload=niah", "--haystack=600", "--depth=0,0.5,1",
+             "--requests=16"],
         ]
         for workload in workloads:
             via_grpc = load(client, [f"--target={grpc}"],
