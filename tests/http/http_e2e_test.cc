@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -183,6 +184,7 @@ TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
   // A long stream holds the only running slot until the client leaves.
   httplib::Client holder("127.0.0.1", http_->port());
   std::atomic<int> chunks{0};
+  std::atomic<bool> release{false};
   std::thread stream([&] {
     httplib::Request req;
     req.method = "POST";
@@ -195,12 +197,18 @@ TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
          true}}.dump();
     req.set_header("Content-Type", "application/json");
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
-      return ++chunks < 50;  // then disconnect
+      ++chunks;
+      return !release.load();  // then disconnect
     };
     httplib::Response res;
     httplib::Error error;
     holder.send(req, res, error);
   });
+  // Disconnects the holder on every path out of the test.
+  absl::Cleanup join = [&] {
+    release.store(true);
+    if (stream.joinable()) stream.join();
+  };
   const absl::Time give_up = absl::Now() + testing::kWait;
   while (chunks.load() == 0 && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(5));
@@ -210,7 +218,7 @@ TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429) << refused->body;
   EXPECT_NE(refused->body.find("max_waiting"), std::string::npos);
-  stream.join();
+  std::move(join).Invoke();
 
   // The disconnected stream's session is ended and its state freed.
   EngineMetrics& m = Metrics("attention");
