@@ -216,7 +216,12 @@ void HttpServer::Route() {
         if (Authorize(req, res)) {
           return httplib::Server::HandlerResponse::Unhandled;
         }
-        Count(req.path, res.status);
+        // Only known paths become label values: a client cannot grow the
+        // metric's series.
+        Count(req.path == "/v1/models" || req.path == "/v1/completions"
+                  ? req.path
+                  : std::string("other"),
+              res.status);
         return httplib::Server::HandlerResponse::Handled;
       });
   server.Get("/v1/models",
