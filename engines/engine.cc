@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace trilemma {
 
@@ -21,6 +22,19 @@ absl::Status Engine::Prefill(Session* session, absl::Span<const int32_t> tokens,
 absl::StatusOr<std::unique_ptr<Session>> Engine::Fork(const Session&) const {
   return absl::UnimplementedError(
       absl::StrCat("engine '", info().name(), "' cannot fork sessions"));
+}
+
+v1::EngineInfo PublicEngineInfo(const Engine& engine) {
+  v1::EngineInfo info = engine.info();
+  if (const Tokenizer* tokenizer = engine.tokenizer(); tokenizer != nullptr) {
+    v1::TokenizerInfo* out = info.mutable_tokenizer();
+    out->set_kind(std::string(tokenizer->kind()));
+    out->set_file(tokenizer->file());
+    out->set_vocab_size(tokenizer->vocab_size());
+    out->set_added_tokens(
+        static_cast<int32_t>(tokenizer->added_tokens().size()));
+  }
+  return info;
 }
 
 }  // namespace trilemma

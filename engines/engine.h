@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,6 +34,7 @@
 namespace trilemma {
 
 class KvBlockPool;
+class Tokenizer;
 
 // Analytic cost of one step of one session (multiply-add = 2 FLOPs).
 struct StepCost {
@@ -122,7 +124,23 @@ class Engine {
 
   // The weights as named tensors, for reference checks and loaders.
   virtual const class TensorMap& weights() const = 0;
+
+  // The tokenizer that maps text to this engine's ids (docs/tokenizers.md),
+  // or null when it speaks token ids only (the built-in presets). It lives
+  // as long as the engine.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  // Called once by the loader, before the engine is shared between threads.
+  void AttachTokenizer(std::shared_ptr<const Tokenizer> tokenizer) {
+    tokenizer_ = std::move(tokenizer);
+  }
+
+ private:
+  std::shared_ptr<const Tokenizer> tokenizer_;
 };
+
+// engine.info() plus what the loader attached (the tokenizer): what the
+// server reports in ListEngines and SessionOpened.
+v1::EngineInfo PublicEngineInfo(const Engine& engine);
 
 // Lets engine steps run on the calling thread use up to `threads` threads
 // (the matmuls parallelise over an OpenMP team; the per-row loops stay on the

@@ -1,10 +1,12 @@
 #include "engines/registry.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engines/tokenizer/load.h"
 #include "engines/weights/checkpoint_dir.h"
 #include "engines/weights/hf_config.h"
 
@@ -48,7 +50,28 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCheckpointEngine(
     if (it == Architectures().end()) continue;
     EngineSpec resolved = spec;
     resolved.family = it->second.family;
-    return it->second.loader(resolved, std::move(dir));
+    // The tokenizer first: a bad one fails before the weights are read.
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+        LoadTokenizerFromDir(spec.checkpoint);
+    if (tokenizer.status().code() == absl::StatusCode::kUnimplemented) {
+      // A kind of tokenizer not implemented: serve on ids, and say so.
+      std::fprintf(stderr, "engine '%s': no tokenizer attached: %s\n",
+                   spec.name.c_str(),
+                   std::string(tokenizer.status().message()).c_str());
+      tokenizer = std::unique_ptr<Tokenizer>();
+    }
+    if (!tokenizer.ok()) return tokenizer.status();
+    absl::StatusOr<std::unique_ptr<Engine>> engine =
+        it->second.loader(resolved, std::move(dir));
+    if (!engine.ok() || *tokenizer == nullptr) return engine;
+    const int32_t vocab = (*engine)->info().shape().vocab();
+    if ((*tokenizer)->vocab_size() > vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          (*tokenizer)->file(), ": the tokenizer has ",
+          (*tokenizer)->vocab_size(), " ids but the model's vocab is ", vocab));
+    }
+    (*engine)->AttachTokenizer(*std::move(tokenizer));
+    return engine;
   }
   return absl::InvalidArgumentError(
       absl::StrCat(config->path(), ": architectures [",

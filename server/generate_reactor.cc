@@ -21,14 +21,15 @@ GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
     if (scheduler != nullptr) scheduler->Wake();
   });
   stream_->Attach(this);
+  if (hosted != nullptr) text_.emplace(hosted->engine->tokenizer());
   if (hosted == nullptr) {
     stream_->Finish(absl::InvalidArgumentError(
         absl::StrCat("engine: unknown engine '", request.engine(),
                      "'; hosted: ", host.NameList())));
     return;
   }
-  absl::StatusOr<TurnRequest> turn =
-      TurnFromGenerateRequest(request, hosted->engine->info());
+  absl::StatusOr<TurnRequest> turn = TurnFromGenerateRequest(
+      request, hosted->engine->info(), hosted->engine->tokenizer());
   if (!turn.ok()) {
     hosted->metrics->requests(Outcome::kInvalid).Increment();
     stream_->Finish(turn.status());
@@ -50,6 +51,7 @@ void GenerateReactor::OnDone() {
 void GenerateReactor::StartEventWrite(v1::SessionEvent event,
                                       bool more_queued) {
   write_.Clear();
+  if (text_.has_value()) text_->Annotate(&event);
   if (event.has_token()) {
     *write_.mutable_token() = std::move(*event.mutable_token());
   } else {

@@ -12,12 +12,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine_host.h"
 #include "server/event_stream.h"
 #include "server/quota.h"
+#include "server/text_events.h"
 #include "trilemma/v1/trilemma.pb.h"
 
 namespace trilemma {
@@ -47,6 +49,8 @@ class GenerateReactor final
   std::shared_ptr<EventStream> stream_;
   v1::GenerateEvent write_;  // the write in flight
   CallQuota quota_;
+  // Set once the engine is known; touched only by StartEventWrite.
+  std::optional<EventText> text_;
 };
 
 }  // namespace trilemma

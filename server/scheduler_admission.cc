@@ -122,7 +122,7 @@ bool EngineScheduler::AdmitWaiting(absl::Time now) {
     s->idle_since = now;
     if (s->persistent) {
       v1::SessionEvent opened;
-      *opened.mutable_opened()->mutable_engine() = engine_->info();
+      *opened.mutable_opened()->mutable_engine() = PublicEngineInfo(*engine_);
       opened.mutable_opened()->set_state_bytes(s->session->state_bytes());
       s->sink->Push(std::move(opened));
     }

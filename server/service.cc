@@ -32,7 +32,7 @@ grpc::ServerUnaryReactor* TrilemmaService::ListEngines(
     const v1::ListEnginesRequest* /*request*/,
     v1::ListEnginesResponse* response) {
   for (const auto& hosted : host_->engines()) {
-    *response->add_engines() = hosted->engine->info();
+    *response->add_engines() = PublicEngineInfo(*hosted->engine);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -47,7 +47,9 @@ grpc::ServerWriteReactor<v1::GenerateEvent>* TrilemmaService::Generate(
         options_.quotas->StartCall(ClientKey(*context), /*session=*/false);
     absl::Status status = call.status();
     if (status.ok()) {
+      // Text is charged by its bytes: never fewer than its tokens.
       status = call->ChargeTokens(request->prompt_size() +
+                                  static_cast<int64_t>(request->text().size()) +
                                   std::max(1, request->max_new_tokens()));
     }
     if (!status.ok()) {

@@ -97,6 +97,7 @@ bool SessionReactor::Handle() {
       }
       EngineScheduler* scheduler = hosted->scheduler.get();
       stream_->SetOnRoom([scheduler] { scheduler->Wake(); });
+      text_.emplace(hosted->engine->tokenizer());  // before replies can come
       {
         absl::MutexLock lock(&mu_);
         hosted_ = hosted;
@@ -117,8 +118,10 @@ bool SessionReactor::Handle() {
       }
       const v1::EngineInfo& info = hosted_->engine->info();
       absl::StatusOr<TurnRequest> turn =
-          append ? TurnFromAppend(request_.append(), info)
-                 : TurnFromGenerateTurn(request_.generate(), info);
+          append ? TurnFromAppend(request_.append(), info,
+                                  hosted_->engine->tokenizer())
+                 : TurnFromGenerateTurn(request_.generate(), info,
+                                        hosted_->engine->tokenizer());
       if (!turn.ok()) {
         hosted_->metrics->requests(Outcome::kInvalid).Increment();
         return Fail(turn.status());
@@ -187,6 +190,7 @@ void SessionReactor::OnDone() {
 
 void SessionReactor::StartEventWrite(v1::SessionEvent event, bool more_queued) {
   write_ = std::move(event);
+  if (text_.has_value()) text_->Annotate(&write_);
   write_ends_reply_ = write_.has_opened() || write_.has_summary();
   grpc::WriteOptions options;
   if (more_queued) options.set_buffer_hint();

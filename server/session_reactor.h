@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -30,6 +31,7 @@
 #include "server/engine_host.h"
 #include "server/event_stream.h"
 #include "server/quota.h"
+#include "server/text_events.h"
 #include "trilemma/v1/trilemma.pb.h"
 
 namespace trilemma {
@@ -87,6 +89,9 @@ class SessionReactor final
 
   // Write path.
   v1::SessionEvent write_;
+  // Set at `open`, before any reply can be written; then touched only by
+  // StartEventWrite.
+  std::optional<EventText> text_;
   bool write_ends_reply_ = false;
 };
 

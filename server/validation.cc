@@ -1,6 +1,8 @@
 #include "server/validation.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/sampler.h"
@@ -86,23 +88,63 @@ absl::Status ValidateLimits(const v1::Limits& limits, absl::string_view field) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<TurnRequest> TurnFromGenerateRequest(
-    const v1::GenerateRequest& request, const v1::EngineInfo& engine) {
-  const int32_t vocab = engine.shape().vocab();
-  if (request.prompt().empty()) {
-    return absl::InvalidArgumentError(
-        "prompt: must not be empty (generation continues a prompt)");
+absl::StatusOr<std::vector<int32_t>> PromptIds(
+    absl::Span<const int32_t> ids, absl::string_view text, int32_t vocab,
+    const Tokenizer* tokenizer, absl::string_view ids_field,
+    absl::string_view text_field, bool required) {
+  if (!text.empty()) {
+    if (tokenizer == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          text_field,
+          ": this engine has no tokenizer (EngineInfo.tokenizer is unset); "
+          "send token ids in ",
+          ids_field));
+    }
+    if (!ids.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(text_field, ": set either ", ids_field, " or ",
+                       text_field, ", not both"));
+    }
+    if (absl::Status s = CheckUtf8(text, text_field); !s.ok()) return s;
+    absl::StatusOr<std::vector<int32_t>> encoded = tokenizer->Encode(text);
+    if (!encoded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(text_field, ": ", encoded.status().message()));
+    }
+    if (absl::Status s = ValidateTokens(*encoded, vocab, text_field); !s.ok()) {
+      return s;
+    }
+    if (required && encoded->empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(text_field, ": encodes to no tokens"));
+    }
+    return encoded;
   }
-  if (absl::Status s = ValidateTokens(request.prompt(), vocab, "prompt");
-      !s.ok()) {
+  if (required && ids.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ids_field, ": must not be empty (set ", ids_field,
+        tokenizer != nullptr ? absl::StrCat(" or ", text_field) : "", ")"));
+  }
+  if (absl::Status s = ValidateTokens(ids, vocab, ids_field); !s.ok()) {
     return s;
   }
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+absl::StatusOr<TurnRequest> TurnFromGenerateRequest(
+    const v1::GenerateRequest& request, const v1::EngineInfo& engine,
+    const Tokenizer* tokenizer) {
+  const int32_t vocab = engine.shape().vocab();
+  absl::StatusOr<std::vector<int32_t>> prompt =
+      PromptIds(request.prompt(), request.text(), vocab, tokenizer, "prompt",
+                "text", /*required=*/true);
+  if (!prompt.ok()) return prompt.status();
   if (absl::Status s = ValidateLimits(request.limits(), "limits"); !s.ok()) {
     return s;
   }
   TurnRequest turn;
   turn.kind = TurnRequest::Kind::kGenerate;
-  turn.tokens.assign(request.prompt().begin(), request.prompt().end());
+  turn.tokens = *std::move(prompt);
   if (absl::Status s = FillGeneration(request.max_new_tokens(),
                                       request.sampling(), request.has_probe(),
                                       request.probe(), vocab, "", &turn);
@@ -113,31 +155,29 @@ absl::StatusOr<TurnRequest> TurnFromGenerateRequest(
 }
 
 absl::StatusOr<TurnRequest> TurnFromAppend(const v1::AppendTokens& append,
-                                           const v1::EngineInfo& engine) {
-  if (append.tokens().empty()) {
-    return absl::InvalidArgumentError("append.tokens: must not be empty");
-  }
-  if (absl::Status s = ValidateTokens(append.tokens(), engine.shape().vocab(),
-                                      "append.tokens");
-      !s.ok()) {
-    return s;
-  }
+                                           const v1::EngineInfo& engine,
+                                           const Tokenizer* tokenizer) {
+  absl::StatusOr<std::vector<int32_t>> tokens =
+      PromptIds(append.tokens(), append.text(), engine.shape().vocab(),
+                tokenizer, "append.tokens", "append.text", /*required=*/true);
+  if (!tokens.ok()) return tokens.status();
   TurnRequest turn;
   turn.kind = TurnRequest::Kind::kAppend;
-  turn.tokens.assign(append.tokens().begin(), append.tokens().end());
+  turn.tokens = *std::move(tokens);
   return turn;
 }
 
 absl::StatusOr<TurnRequest> TurnFromGenerateTurn(const v1::GenerateTurn& turn,
-                                                 const v1::EngineInfo& engine) {
+                                                 const v1::EngineInfo& engine,
+                                                 const Tokenizer* tokenizer) {
   const int32_t vocab = engine.shape().vocab();
-  if (absl::Status s = ValidateTokens(turn.prompt(), vocab, "generate.prompt");
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<std::vector<int32_t>> prompt =
+      PromptIds(turn.prompt(), turn.text(), vocab, tokenizer, "generate.prompt",
+                "generate.text", /*required=*/false);
+  if (!prompt.ok()) return prompt.status();
   TurnRequest out;
   out.kind = TurnRequest::Kind::kGenerate;
-  out.tokens.assign(turn.prompt().begin(), turn.prompt().end());
+  out.tokens = *std::move(prompt);
   if (absl::Status s = FillGeneration(turn.max_new_tokens(), turn.sampling(),
                                       turn.has_probe(), turn.probe(), vocab,
                                       "generate.", &out);

@@ -12,11 +12,13 @@
 #define TRILEMMA_SERVER_VALIDATION_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "server/sequence.h"
 #include "trilemma/v1/engine_info.pb.h"
 #include "trilemma/v1/trilemma.pb.h"
@@ -33,17 +35,31 @@ absl::Status ValidateTokens(absl::Span<const int32_t> tokens, int32_t vocab,
 // Both limits >= 0; `field` names the message ("limits").
 absl::Status ValidateLimits(const v1::Limits& limits, absl::string_view field);
 
-// A Generate call's turn. Requires a non-empty prompt.
-absl::StatusOr<TurnRequest> TurnFromGenerateRequest(
-    const v1::GenerateRequest& request, const v1::EngineInfo& engine);
+// The ids of a request that carries `ids` or `text` (exactly one of them
+// when `required`, at most one otherwise): `text` is encoded with
+// `tokenizer`. INVALID_ARGUMENT naming `text_field` when text is sent and
+// `tokenizer` is null, when both are set, or when the text is not UTF-8;
+// naming `ids_field` for an id outside [0, vocab).
+absl::StatusOr<std::vector<int32_t>> PromptIds(
+    absl::Span<const int32_t> ids, absl::string_view text, int32_t vocab,
+    const Tokenizer* tokenizer, absl::string_view ids_field,
+    absl::string_view text_field, bool required);
 
-// A Session `append` turn. Requires non-empty tokens.
-absl::StatusOr<TurnRequest> TurnFromAppend(const v1::AppendTokens& append,
-                                           const v1::EngineInfo& engine);
+// A Generate call's turn. Requires a non-empty prompt (ids, or text when
+// `tokenizer` is the engine's, non-null; docs/tokenizers.md).
+absl::StatusOr<TurnRequest> TurnFromGenerateRequest(
+    const v1::GenerateRequest& request, const v1::EngineInfo& engine,
+    const Tokenizer* tokenizer = nullptr);
+
+// A Session `append` turn. Requires non-empty tokens (or text).
+absl::StatusOr<TurnRequest> TurnFromAppend(
+    const v1::AppendTokens& append, const v1::EngineInfo& engine,
+    const Tokenizer* tokenizer = nullptr);
 
 // A Session `generate` turn (its prompt may be empty).
-absl::StatusOr<TurnRequest> TurnFromGenerateTurn(const v1::GenerateTurn& turn,
-                                                 const v1::EngineInfo& engine);
+absl::StatusOr<TurnRequest> TurnFromGenerateTurn(
+    const v1::GenerateTurn& turn, const v1::EngineInfo& engine,
+    const Tokenizer* tokenizer = nullptr);
 
 }  // namespace trilemma
 

@@ -14,6 +14,10 @@
 ABSL_FLAG(std::string, engine, "", "generate: the hosted engine to use.");
 ABSL_FLAG(std::string, prompt, "",
           "generate: prompt token ids, separated by spaces or commas.");
+ABSL_FLAG(std::string, text, "",
+          "generate: the prompt as text, for an engine with a tokenizer "
+          "(docs/tokenizers.md); the generated text is printed as it "
+          "arrives. Instead of --prompt.");
 ABSL_FLAG(int32_t, max_new_tokens, 8, "generate: tokens to generate.");
 ABSL_FLAG(float, temperature, 0, "generate: softmax temperature; 0 = greedy.");
 ABSL_FLAG(int32_t, top_k, 0,
@@ -41,10 +45,18 @@ absl::StatusOr<v1::GenerateRequest> GenerateRequestFromFlags() {
     return absl::InvalidArgumentError(
         "--engine: required (see `trilemma engines`)");
   }
-  absl::StatusOr<std::vector<int32_t>> prompt =
-      ParseTokenList("--prompt", absl::GetFlag(FLAGS_prompt));
-  if (!prompt.ok()) return prompt.status();
-  request.mutable_prompt()->Add(prompt->begin(), prompt->end());
+  request.set_text(absl::GetFlag(FLAGS_text));
+  if (!request.text().empty()) {
+    if (!absl::GetFlag(FLAGS_prompt).empty()) {
+      return absl::InvalidArgumentError(
+          "--text: set either --prompt (token ids) or --text, not both");
+    }
+  } else {
+    absl::StatusOr<std::vector<int32_t>> prompt =
+        ParseTokenList("--prompt", absl::GetFlag(FLAGS_prompt));
+    if (!prompt.ok()) return prompt.status();
+    request.mutable_prompt()->Add(prompt->begin(), prompt->end());
+  }
 
   const int32_t max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   if (max_new_tokens < 1 || max_new_tokens > 65536) {
@@ -126,11 +138,19 @@ int RunGenerateCommand(const CommandEnv& env) {
   v1::GenerateEvent event;
   bool have_summary = false;
   int64_t printed = 0;
+  // A text prompt gets text back: each token's piece as it arrives.
+  const bool text = !request->text().empty();
   while (reader->Read(&event)) {
     if (event.has_token()) {
-      env.out << (printed++ == 0 ? "" : " ") << event.token().token();
+      if (text) {
+        ++printed;
+        env.out << event.token().text();
+      } else {
+        env.out << (printed++ == 0 ? "" : " ") << event.token().token();
+      }
       env.out.flush();
     } else if (event.has_summary()) {
+      if (text) env.out << event.summary().text_tail();
       if (printed > 0) env.out << "\n";
       env.out << FormatSummary(event.summary());
       env.out.flush();

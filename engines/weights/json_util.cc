@@ -25,6 +25,12 @@ struct TooLarge {
 
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
                                          const std::string& where) {
+  return ParseJson(text, where, kMaxValues);
+}
+
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
+                                         const std::string& where,
+                                         int64_t max_values) {
   // One key set per open object; key events only arrive inside objects, so
   // the innermost open object is always the back of the stack.
   std::vector<std::set<std::string>> open_objects;
@@ -39,8 +45,8 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
         event == nlohmann::json::parse_event_t::value ||
         event == nlohmann::json::parse_event_t::object_start ||
         event == nlohmann::json::parse_event_t::array_start;
-    if (is_value && ++values > kMaxValues) {
-      throw TooLarge{absl::StrCat("more than ", kMaxValues, " JSON values")};
+    if (is_value && ++values > max_values) {
+      throw TooLarge{absl::StrCat("more than ", max_values, " JSON values")};
     }
     switch (event) {
       case nlohmann::json::parse_event_t::object_start:

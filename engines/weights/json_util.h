@@ -10,6 +10,7 @@
 #ifndef TRILEMMA_ENGINES_WEIGHTS_JSON_UTIL_H_
 #define TRILEMMA_ENGINES_WEIGHTS_JSON_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,11 @@ namespace trilemma {
 // a hostile file from costing gigabytes). Never throws.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
                                          const std::string& where);
+// The same with another bound on the number of values (a tokenizer.json
+// holds one per vocab entry and merge: about 400k for Llama-3).
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text,
+                                         const std::string& where,
+                                         int64_t max_values);
 
 // A JSON value for an error message: compact, invalid UTF-8 replaced, cut to
 // about 60 characters.

@@ -29,6 +29,9 @@ The cases (vocab 96, 2 layers; see CASES):
   mamba          Mamba, hidden 64, state 16, dt_rank 4, no in/out bias, the
                  extra keys of the state-spaces/mamba-*-hf configs
   mamba_bias     hidden 80, use_bias, time_step_rank "auto" (= 5)
+  llama_text     as llama_gqa with vocab 288 and a tokenizer.json: a tiny
+                 byte-level BPE (the 256 byte symbols plus 32 merges) so the
+                 engine takes text (tests/tokenizer)
 
 Test cases also get DIR/<case>/prompt.json: {"tokens": [24 token ids]}
 (bench checkpoints: 512 ids). Weights are seeded (same bytes every run),
@@ -375,7 +378,50 @@ CASES = {
     # hidden 80 so that "auto" (ceil(80 / 16) = 5) differs from mamba's 4.
     "mamba_bias": (lambda: mamba(hidden=80, dt_rank="auto", use_bias=True,
                                  real_extra_keys=False, out_gain=3.0), 7, 1),
+    "llama_text": (lambda: llama(vocab=288), 5, 1),
 }
+# Cases that also get a tokenizer.json (tiny_tokenizer()).
+TOKENIZER_CASES = {"llama_text"}
+
+# Merges of the tiny tokenizer, in rank order: common English pairs in the
+# byte-level alphabet ("\u0120" is the space).
+TINY_MERGES = [
+    "\u0120 t", "h e", "i n", "e r", "a n", "o n", "\u0120 a", "r e",
+    "\u0120t he", "e n", "\u0120 s", "o r", "e s", "a t", "\u0120 o",
+    "i s", "\u0120 w", "\u0120 c", "a r", "i t", "a l", "\u0120 b", "e d",
+    "\u0120 f", "in g", "o u", "\u0120 m", "l e", "\u0120 p", "i c",
+    "\u0120o f", "\u0120 d",
+]
+
+
+def byte_level_char(b):
+    """GPT-2's byte-to-character map of byte-level BPE."""
+    printable = (list(range(ord("!"), ord("~") + 1)) +
+                 list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100)))
+    if b in printable:
+        return chr(b)
+    return chr(256 + sorted(set(range(256)) - set(printable)).index(b))
+
+
+def tiny_tokenizer():
+    """A byte-level BPE tokenizer.json with 256 + len(TINY_MERGES) ids."""
+    vocab = {byte_level_char(b): b for b in range(256)}
+    for merge in TINY_MERGES:
+        vocab.setdefault(merge.replace(" ", ""), len(vocab))
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [], "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False,
+                          "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True,
+                    "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False,
+                  "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": TINY_MERGES},
+    }
 
 BENCH = {
     "pythia160m": (lambda: neox(vocab=50304, hidden=768, heads=12, layers=12,
@@ -426,6 +472,10 @@ def main():
                          shards=shards,
                          prompt=prompt_for(seed, config["vocab_size"],
                                            PROMPT_LENGTH))
+        if name in TOKENIZER_CASES:
+            with open(os.path.join(args.out, name, "tokenizer.json"), "w",
+                      encoding="utf-8") as f:
+                json.dump(tiny_tokenizer(), f, ensure_ascii=False)
     return 0
 
 
