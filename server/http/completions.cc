@@ -15,6 +15,7 @@
 #include "server/http/completion_response.h"
 #include "server/http/event_queue.h"
 #include "server/http/http_server.h"
+#include "server/text_events.h"
 #include "server/validation.h"
 
 namespace trilemma {
@@ -39,11 +40,18 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(200);
 struct Choice {
   std::shared_ptr<BlockingEventQueue> queue;
   ChoiceText text;
+  // Text pieces of an engine with a tokenizer (UTF-8 safe); without one the
+  // token IDs are the text.
+  EventText pieces;
+  bool has_tokenizer = false;
   int32_t tokens = 0;
   std::optional<v1::Summary> summary;
   std::optional<absl::Status> final;
 
-  explicit Choice(std::vector<std::string> stop) : text(std::move(stop)) {}
+  Choice(std::vector<std::string> stop, const Tokenizer* tokenizer)
+      : text(std::move(stop)),
+        pieces(tokenizer),
+        has_tokenizer(tokenizer != nullptr) {}
 
   // Applies one queue item. False once the choice is over.
   bool Apply(BlockingEventQueue::Item item) {
@@ -172,22 +180,20 @@ void HttpServer::HandleCompletions(const httplib::Request& req,
     const std::string field = request->prompts.size() == 1
                                   ? std::string("prompt")
                                   : absl::StrCat("prompt[", i, "]");
-    absl::Status status;
-    if (prompt.text.has_value()) {
-      status = absl::InvalidArgumentError(absl::StrCat(
-          field, ": model '", info.name(),
-          "' has no tokenizer; send the prompt as an array of token IDs"));
-    } else {
-      status = ValidateTokens(prompt.tokens, info.shape().vocab(), field);
-    }
-    if (!status.ok()) {
+    // Text is encoded with the engine's tokenizer; without one it is refused
+    // naming the field (docs/tokenizers.md).
+    absl::StatusOr<std::vector<int32_t>> ids =
+        PromptIds(prompt.tokens, prompt.text.value_or(""), info.shape().vocab(),
+                  hosted->engine->tokenizer(), field, field,
+                  /*required=*/true);
+    if (!ids.ok()) {
       hosted->metrics->requests(Outcome::kInvalid).Increment();
-      ReplyError(res, HttpErrorFor(status));
+      ReplyError(res, HttpErrorFor(ids.status()));
       return;
     }
     TurnRequest turn;
     turn.kind = TurnRequest::Kind::kGenerate;
-    turn.tokens = prompt.tokens;
+    turn.tokens = *std::move(ids);
     turn.max_new_tokens = request->max_tokens;
     turn.sampling = request->sampling;
     turns.push_back(std::move(turn));
@@ -200,7 +206,8 @@ void HttpServer::HandleCompletions(const httplib::Request& req,
   state->include_usage = request->include_usage;
   EngineScheduler* scheduler = hosted->scheduler.get();
   for (TurnRequest& turn : turns) {
-    auto choice = std::make_unique<Choice>(request->stop);
+    auto choice =
+        std::make_unique<Choice>(request->stop, hosted->engine->tokenizer());
     choice->queue = std::make_shared<BlockingEventQueue>(
         options_.stream_queue_events, scheduler);
     scheduler->SubmitGenerate(request->limits, std::move(turn), choice->queue,

@@ -274,6 +274,7 @@ void HttpServer::HandleModels(httplib::Response& res) const {
                     {"trilemma",
                      {{"family", info.family()},
                       {"vocab", info.shape().vocab()},
+                      {"tokenizer", hosted->engine->tokenizer() != nullptr},
                       {"description", info.description()}}}});
   }
   ReplyJson(res, 200, json{{"object", "list"}, {"data", std::move(data)}});
