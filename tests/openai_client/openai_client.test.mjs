@@ -10,6 +10,9 @@ import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
 
 const SERVER = process.env.TRILEMMA_SERVER ?? 'build/bin/trilemma-server';
+// A checkpoint directory with a tokenizer.json (tests/checkpoints/
+// make_checkpoints.py's llama_text), hosted as engine "text".
+const TEXT_CHECKPOINT = process.env.TRILEMMA_TEXT_CHECKPOINT;
 
 // Starts a server on free ports; resolves once its ready line names them.
 function startServer(extraArgs) {
@@ -57,12 +60,17 @@ async function waitFor(predicate, what) {
 }
 
 let main;  // attention + mamba, default limits
-before(async () => { main = await startServer(['--engines=attention,mamba']); });
+before(async () => {
+  assert.ok(TEXT_CHECKPOINT, 'TRILEMMA_TEXT_CHECKPOINT must name the llama_text checkpoint');
+  main = await startServer(['--engines=attention,mamba', `--checkpoint=text=${TEXT_CHECKPOINT}`]);
+});
 after(() => { main.child.kill('SIGKILL'); });
 
 test('models lists the hosted engines', async () => {
   const models = await clientFor(main).models.list();
-  assert.deepEqual(models.data.map((m) => m.id).sort(), ['attention', 'mamba']);
+  assert.deepEqual(models.data.map((m) => m.id).sort(), ['attention', 'mamba', 'text']);
+  const tokenizer = Object.fromEntries(models.data.map((m) => [m.id, m.trilemma.tokenizer]));
+  assert.deepEqual(tokenizer, { attention: false, mamba: false, text: true });
 });
 
 test('non-streamed completion on a token-ID prompt', async () => {
@@ -127,6 +135,25 @@ test('a stop string ends the choice before it', async () => {
   assert.equal(stopped.choices[0].finish_reason, 'stop');
   assert.ok(whole.choices[0].text.startsWith(stopped.choices[0].text));
   assert.ok(!stopped.choices[0].text.includes(` ${ids[2]}`));
+});
+
+test('text prompts on a checkpoint engine with a tokenizer', async () => {
+  const client = clientFor(main);
+  const request = { model: 'text', prompt: 'the cat sat on the mat', max_tokens: 12, temperature: 0 };
+  const whole = await client.completions.create(request);
+  const text = whole.choices[0].text;
+  assert.equal(typeof text, 'string');
+  assert.ok(text.length > 0);
+  assert.ok(whole.usage.prompt_tokens > 0 && whole.usage.prompt_tokens <= 22,
+    `${whole.usage.prompt_tokens} prompt tokens (merges shorten the byte count)`);
+  assert.equal(whole.usage.completion_tokens, 12);
+  const stream = await client.completions.create({ ...request, stream: true });
+  let streamed = '';
+  for await (const chunk of stream) for (const c of chunk.choices) streamed += c.text;
+  assert.equal(streamed, text);
+  const list = await client.completions.create({ ...request, prompt: ['the cat sat on the mat', 'a dog'] });
+  assert.equal(list.choices[0].text, text);
+  assert.equal(list.choices.length, 2);
 });
 
 test('400 names the invalid field', async () => {

@@ -4,10 +4,12 @@
 # into WORK_DIR (the build tree), so the source tree stays clean; npm reads
 # its registry only here, never at server run time.
 #
-#   tests/openai_client/run.sh build/bin/trilemma-server build/tests/http/openai_client
+#   tests/openai_client/run.sh build/bin/trilemma-server build/tests/http/openai_client \
+#       build/tests/test_checkpoints/llama_text
 set -euo pipefail
 server=$(realpath "$1")
 work=${2:-$(mktemp -d)}
+text_checkpoint=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 cp "$here/package.json" "$here/package-lock.json" "$here/openai_client.test.mjs" "$work/"
@@ -17,4 +19,4 @@ if ! cmp -s package-lock.json node_modules/.package-lock.stamp 2>/dev/null; then
   cp package-lock.json node_modules/.package-lock.stamp
 fi
 export OMP_WAIT_POLICY=PASSIVE
-TRILEMMA_SERVER="$server" node --test --test-reporter=spec openai_client.test.mjs
+TRILEMMA_SERVER="$server" TRILEMMA_TEXT_CHECKPOINT="$text_checkpoint" node --test --test-reporter=spec openai_client.test.mjs
