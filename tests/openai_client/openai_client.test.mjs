@@ -62,7 +62,7 @@ async function waitFor(predicate, what) {
 let main;  // attention + mamba, default limits
 before(async () => {
   assert.ok(TEXT_CHECKPOINT, 'TRILEMMA_TEXT_CHECKPOINT must name the llama_text checkpoint');
-  main = await startServer(['--engines=attention,mamba', `--checkpoint=text=${TEXT_CHECKPOINT}`]);
+  main = await startServer(['--engines=attention,mamba,text', `--checkpoint=text=${TEXT_CHECKPOINT}`]);
 });
 after(() => { main.child.kill('SIGKILL'); });
 
