@@ -97,8 +97,8 @@ struct RequestPlan {
   bool session = false;
   std::vector<int32_t> append;
   std::vector<PlannedTurn> turns;
-  // Text workloads (passkey, phonebook; client/load/text_workload.h): the prompt
-  // and answer as text; turns[0] carries only max_new_tokens.
+  // Text workloads (passkey, phonebook; client/load/text_workload.h): the
+  // prompt and answer as text; turns[0] carries only max_new_tokens.
   std::optional<TextPlan> text;
 };
 

@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     __builtin_trap();
   }
   for (const trilemma::CompletionPrompt& prompt : request->prompts) {
-    if (prompt.text.has_value() ? prompt.text->empty() : prompt.tokens.empty()) {
+    if (prompt.text.has_value() ? prompt.text->empty()
+                                : prompt.tokens.empty()) {
       __builtin_trap();
     }
     for (int32_t token : prompt.tokens) {
