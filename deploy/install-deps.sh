@@ -22,7 +22,8 @@ build_pkgs=(
   nlohmann-json3-dev
   # server/auth.cc: SHA-256 of tokens, PEM checks of TLS files
   libssl-dev
-  # server/metrics_exposer.cc: /metrics over HTTP(S)
+  # server/metrics_exposer.cc (/metrics over HTTP(S)), server/http/ and
+  # `trilemma load --api=openai`: the OpenAI-compatible endpoint and client
   libcpp-httplib-dev
   # engines/tokenizer: tokenizer.json split patterns, Unicode normalization
   libpcre2-dev libicu-dev
@@ -42,7 +43,12 @@ test_pkgs=(
   # tests/fuzz/run-fuzzers.sh: clang with libFuzzer, ASan/UBSan runtimes and
   # the OpenMP runtime the engines link against
   clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev
+  # tests/openai_client: the official `openai` npm client (npm ci from the
+  # committed package-lock); npm is added below unless a node with its own
+  # npm (e.g. NodeSource's, which conflicts with Debian's npm) is installed
+  nodejs
 )
+command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libdnnl2 libprometheus-cpp-core1.0
   libcpp-httplib0.11 libssl3 ca-certificates

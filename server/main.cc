@@ -22,10 +22,12 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/engine_host.h"
+#include "server/http/http_server.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -163,6 +165,18 @@ ABSL_FLAG(int32_t, max_streams_per_connection, 256,
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::InfiniteDuration(),
           "Connections without calls for this long are closed; 'inf' keeps "
           "them.");
+ABSL_FLAG(std::string, http_listen, "",
+          "OpenAI-compatible HTTP endpoint host:port (GET /v1/models, POST "
+          "/v1/completions; docs/http.md); empty disables. Uses the TLS and "
+          "--auth_tokens_file of the gRPC port.");
+ABSL_FLAG(int32_t, http_threads, 32,
+          "HTTP worker threads: connections served at once (a streamed "
+          "completion holds one).");
+ABSL_FLAG(int64_t, http_max_body_bytes, int64_t{8} << 20,
+          "Largest HTTP request body; larger ones get 413.");
+ABSL_FLAG(absl::Duration, http_timeout, absl::Seconds(30),
+          "HTTP read and write timeout (a request must arrive, and a stalled "
+          "client must take a write, within it).");
 ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "On SIGINT/SIGTERM: how long running streams may finish before "
           "they are cut with a SHUTDOWN summary.");
@@ -313,7 +327,33 @@ int main(int argc, char** argv) {
     std::cerr << "trilemma-server: " << server.status() << "\n";
     return 1;
   }
-  std::cout << (*server)->ReadyLine() << std::endl;
+  std::unique_ptr<trilemma::HttpServer> http;
+  if (!absl::GetFlag(FLAGS_http_listen).empty()) {
+    trilemma::HttpServerOptions http_options;
+    http_options.listen = absl::GetFlag(FLAGS_http_listen);
+    http_options.threads = absl::GetFlag(FLAGS_http_threads);
+    http_options.max_body_bytes = static_cast<size_t>(
+        std::max<int64_t>(1, absl::GetFlag(FLAGS_http_max_body_bytes)));
+    http_options.read_timeout = absl::GetFlag(FLAGS_http_timeout);
+    http_options.write_timeout = absl::GetFlag(FLAGS_http_timeout);
+    http_options.stream_queue_events = options.service.stream_queue_events;
+    http_options.tls_cert_file = options.tls.cert_file;
+    http_options.tls_key_file = options.tls.key_file;
+    http_options.auth_tokens_file = options.auth_tokens_file;
+    absl::StatusOr<std::unique_ptr<trilemma::HttpServer>> started =
+        trilemma::HttpServer::Start(http_options, &(*server)->host(),
+                                    (*server)->metrics().registry().get());
+    if (!started.ok()) {
+      std::cerr << "trilemma-server: " << started.status() << "\n";
+      return 1;
+    }
+    http = *std::move(started);
+  }
+  std::cout << (*server)->ReadyLine()
+            << (http == nullptr ? ""
+                                : absl::StrCat(" http=", http->address(),
+                                               http->tls() ? " (https)" : ""))
+            << std::endl;
 
   // SIGHUP or a changed token file reloads the tokens; SIGINT/SIGTERM drain.
   const absl::Duration poll = absl::GetFlag(FLAGS_tls_reload_interval);
@@ -327,7 +367,8 @@ int main(int argc, char** argv) {
     }
     absl::StatusOr<bool> reloaded = false;
     if (received == SIGHUP) {
-      const absl::Status status = (*server)->ReloadAuthTokens();
+      absl::Status status = (*server)->ReloadAuthTokens();
+      if (status.ok() && http != nullptr) status = http->ReloadAuthTokens();
       reloaded = status.ok() ? absl::StatusOr<bool>(true)
                              : absl::StatusOr<bool>(status);
     } else {
@@ -337,13 +378,16 @@ int main(int argc, char** argv) {
       std::cout << "trilemma-server: auth tokens kept: " << reloaded.status()
                 << std::endl;
     } else if (*reloaded) {
+      if (http != nullptr) http->ReloadAuthTokens().IgnoreError();
       std::cout << "trilemma-server: auth tokens reloaded" << std::endl;
     }
   }
   std::cout << "trilemma-server: signal " << signal_number << ", draining for "
             << absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline))
             << std::endl;
+  if (http != nullptr) http->BeginDrain();
   (*server)->Shutdown(absl::GetFlag(FLAGS_drain_deadline));
+  if (http != nullptr) http->Stop();
   std::cout << "trilemma-server: stopped" << std::endl;
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "client/common/flag_parsing.h"
 #include "client/common/json_output.h"
 #include "client/common/shared_flags.h"
+#include "client/load/openai_load.h"
 #include "client/load/stats.h"
 
 // --engines, --pairs, --queries, --seed, --format, --out, --rate and
@@ -37,7 +39,9 @@ ABSL_FLAG(std::string, workload, "mqar",
           "load: workload mix, NAME[:WEIGHT],... with names mqar (Session: "
           "store --pairs facts, ask --queries), niah (needle in a "
           "--haystack at --depth) and random (--prompt_tokens, "
-          "--output_tokens; no probe), e.g. mqar:3,random:1.");
+          "--output_tokens; no probe), and with --api=openai the text "
+          "workloads passkey (--context_words, --depth) and phonebook "
+          "(--entries), e.g. mqar:3,random:1.");
 ABSL_FLAG(int32_t, noise, 0,
           "load mqar: filler tokens after each stored pair.");
 ABSL_FLAG(std::string, query_distance, "uniform",
@@ -63,6 +67,22 @@ ABSL_FLAG(int32_t, max_in_flight, 1024,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "load: how long requests in flight may finish after the last is "
           "sent before they are cancelled.");
+ABSL_FLAG(std::string, context_words, "1000",
+          "load passkey (--api=openai): words of filler around the pass key: "
+          "N, uniform:LOW:HIGH or normal:MEAN:STD; its depth is --depth.");
+ABSL_FLAG(std::string, entries, "64",
+          "load phonebook (--api=openai): phone book entries, "
+          "comma-separated; one is drawn per request.");
+ABSL_FLAG(std::string, api, "grpc",
+          "load: grpc (this server's API, --target=HOST:PORT) or openai (any "
+          "OpenAI-compatible completions server, --target=http://HOST:PORT "
+          "--model=NAME; docs/http.md).");
+ABSL_FLAG(std::string, model, "",
+          "load --api=openai: comma-separated model names to load (default: "
+          "every model the server lists).");
+ABSL_FLAG(int32_t, vocab, 0,
+          "load --api=openai: vocabulary size for token-ID workloads when the "
+          "server does not report it (ours does).");
 
 namespace trilemma::client {
 namespace {
@@ -157,6 +177,22 @@ absl::StatusOr<LoadCommandOptions> LoadOptionsFromFlags() {
       ParseDepths(absl::GetFlag(FLAGS_depth));
   if (!depths.ok()) return depths.status();
   workload.depths = *std::move(depths);
+  absl::StatusOr<LengthDistribution> words = ParseLengthDistribution(
+      "--context_words", absl::GetFlag(FLAGS_context_words), 1, 1 << 22);
+  if (!words.ok()) return words.status();
+  workload.context_words = *words;
+  workload.entries.clear();
+  for (absl::string_view piece :
+       absl::StrSplit(absl::GetFlag(FLAGS_entries), ',')) {
+    int64_t entries = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(piece), &entries) ||
+        entries < 1 || entries > 100000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--entries[", workload.entries.size(), "]: '", piece,
+                       "' is not in [1, 100000]"));
+    }
+    workload.entries.push_back(entries);
+  }
   absl::StatusOr<LengthDistribution> prompt = ParseLengthDistribution(
       "--prompt_tokens", absl::GetFlag(FLAGS_prompt_tokens), 1, kMaxTokens);
   if (!prompt.ok()) return prompt.status();
@@ -179,23 +215,28 @@ absl::StatusOr<LoadCommandOptions> LoadOptionsFromFlags() {
   return options;
 }
 
-absl::StatusOr<v1::LoadReport> RunLoadReport(v1::Trilemma::StubInterface& stub,
-                                             const std::string& target,
-                                             const LoadCommandOptions& options,
-                                             const LoadProgressFn& progress) {
-  absl::StatusOr<std::vector<v1::EngineInfo>> engines =
-      ListSelectedEngines(stub, target, options.engines);
-  if (!engines.ok()) return engines.status();
-  LoadRunOptions run_options = options.run;
-  run_options.engines = *engines;
+namespace {
 
-  absl::StatusOr<LoadRun> run = RunLoad(stub, run_options, progress);
-  if (!run.ok()) return run.status();
+bool HasTextWorkload(const WorkloadOptions& workload) {
+  for (const WorkloadWeight& w : workload.mix) {
+    if (w.kind == WorkloadKind::kPasskey ||
+        w.kind == WorkloadKind::kPhonebook) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The report of a finished run: percentiles, recall and the settings echoed.
+absl::StatusOr<v1::LoadReport> FinishReport(
+    LoadRun run, const std::vector<v1::EngineInfo>& engines,
+    const std::string& target, const LoadCommandOptions& options,
+    const LoadRunOptions& run_options) {
   absl::StatusOr<v1::LoadReport> report =
-      BuildLoadReport({.engines = *engines,
-                       .records = std::move(run->records),
-                       .sent = run->sent,
-                       .duration_seconds = run->duration_seconds,
+      BuildLoadReport({.engines = engines,
+                       .records = std::move(run.records),
+                       .sent = run.sent,
+                       .duration_seconds = run.duration_seconds,
                        .slo = options.slo});
   if (!report.ok()) return report.status();
   report->set_target(target);
@@ -211,8 +252,52 @@ absl::StatusOr<v1::LoadReport> RunLoadReport(v1::Trilemma::StubInterface& stub,
       absl::ToDoubleSeconds(run_options.max_duration));
   settings->set_workload(options.workload);
   *settings->mutable_slo() = options.slo;
-  settings->set_delayed_arrivals(run->delayed_arrivals);
+  settings->set_delayed_arrivals(run.delayed_arrivals);
   return report;
+}
+
+// `trilemma load --api=openai`: the models from --model (or all listed).
+absl::StatusOr<v1::LoadReport> RunOpenAiLoadReport(
+    const std::string& target_flag, const LoadCommandOptions& options,
+    const LoadProgressFn& progress) {
+  const char* key = std::getenv("OPENAI_API_KEY");
+  absl::StatusOr<OpenAiTarget> target =
+      ParseOpenAiTarget(target_flag, key == nullptr ? "" : key);
+  if (!target.ok()) return target.status();
+  std::vector<std::string> models;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_model), ',',
+                                               absl::SkipWhitespace())) {
+    models.emplace_back(absl::StripAsciiWhitespace(name));
+  }
+  const int32_t vocab = absl::GetFlag(FLAGS_vocab);
+  if (vocab < 0) return absl::InvalidArgumentError("--vocab: must be >= 0");
+  OpenAiConnection connection(*target);
+  absl::StatusOr<std::vector<v1::EngineInfo>> engines =
+      connection.Models(models, vocab);
+  if (!engines.ok()) return engines.status();
+  LoadRunOptions run_options = options.run;
+  run_options.engines = *engines;
+  absl::StatusOr<LoadRun> run = RunOpenAiLoad(*target, run_options, progress);
+  if (!run.ok()) return run.status();
+  return FinishReport(*std::move(run), *engines, target_flag, options,
+                      run_options);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LoadReport> RunLoadReport(v1::Trilemma::StubInterface& stub,
+                                             const std::string& target,
+                                             const LoadCommandOptions& options,
+                                             const LoadProgressFn& progress) {
+  absl::StatusOr<std::vector<v1::EngineInfo>> engines =
+      ListSelectedEngines(stub, target, options.engines);
+  if (!engines.ok()) return engines.status();
+  LoadRunOptions run_options = options.run;
+  run_options.engines = *engines;
+
+  absl::StatusOr<LoadRun> run = RunLoad(stub, run_options, progress);
+  if (!run.ok()) return run.status();
+  return FinishReport(*std::move(run), *engines, target, options, run_options);
 }
 
 int RunLoadCommand(const CommandEnv& env) {
@@ -233,9 +318,22 @@ int RunLoadCommand(const CommandEnv& env) {
     };
   }
 
-  std::unique_ptr<v1::Trilemma::Stub> stub = v1::Trilemma::NewStub(env.channel);
-  absl::StatusOr<v1::LoadReport> report =
-      RunLoadReport(*stub, env.target, *options, progress);
+  const std::string api = absl::GetFlag(FLAGS_api);
+  absl::StatusOr<v1::LoadReport> report;
+  if (api == "openai") {
+    report = RunOpenAiLoadReport(env.target, *options, progress);
+  } else if (api == "grpc" && HasTextWorkload(options->run.workload)) {
+    report = absl::InvalidArgumentError(
+        "--workload: passkey and phonebook are text prompts; run them with "
+        "--api=openai against a model with a tokenizer");
+  } else if (api == "grpc") {
+    std::unique_ptr<v1::Trilemma::Stub> stub =
+        v1::Trilemma::NewStub(env.channel);
+    report = RunLoadReport(*stub, env.target, *options, progress);
+  } else {
+    report = absl::InvalidArgumentError(
+        absl::StrCat("--api: grpc or openai, got '", api, "'"));
+  }
   if (progress) env.err << "\n";
   if (!report.ok()) return ReportRunError(env, "load", report.status());
 

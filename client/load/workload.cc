@@ -42,6 +42,10 @@ const char* WorkloadName(WorkloadKind kind) {
       return "niah";
     case WorkloadKind::kRandom:
       return "random";
+    case WorkloadKind::kPasskey:
+      return "passkey";
+    case WorkloadKind::kPhonebook:
+      return "phonebook";
   }
   return "?";
 }
@@ -150,8 +154,14 @@ absl::StatusOr<WorkloadMix> ParseWorkloadMix(absl::string_view flag,
       entry.kind = WorkloadKind::kNiah;
     } else if (name_weight.first == "random") {
       entry.kind = WorkloadKind::kRandom;
+    } else if (name_weight.first == "passkey") {
+      entry.kind = WorkloadKind::kPasskey;
+    } else if (name_weight.first == "phonebook") {
+      entry.kind = WorkloadKind::kPhonebook;
     } else {
-      return Invalid(flag, item, "is not mqar, niah or random (NAME[:WEIGHT])");
+      return Invalid(flag, item,
+                     "is not mqar, niah, random, passkey or phonebook "
+                     "(NAME[:WEIGHT])");
     }
     if (!name_weight.second.empty() &&
         (!absl::SimpleAtod(name_weight.second, &entry.weight) ||
@@ -364,6 +374,31 @@ absl::StatusOr<RequestPlan> PlanRequest(const WorkloadOptions& options,
     case WorkloadKind::kRandom:
       return MakeRandomPlan(vocab, options.prompt_tokens, options.output_tokens,
                             plan_seed);
+    case WorkloadKind::kPasskey:
+    case WorkloadKind::kPhonebook: {
+      RequestPlan plan;
+      plan.kind = kind;
+      if (kind == WorkloadKind::kPasskey) {
+        if (options.depths.empty()) {
+          return absl::InvalidArgumentError("depth: empty list");
+        }
+        const int64_t words = options.context_words.Sample(rng);
+        const double depth =
+            options.depths[UniformBelow(rng, options.depths.size())];
+        plan.text = MakePasskeyPlan(words, depth, plan_seed);
+      } else {
+        if (options.entries.empty()) {
+          return absl::InvalidArgumentError("entries: empty list");
+        }
+        plan.text = MakePhonebookPlan(
+            options.entries[UniformBelow(rng, options.entries.size())],
+            plan_seed);
+      }
+      PlannedTurn turn;
+      turn.max_new_tokens = plan.text->max_tokens;
+      plan.turns.push_back(std::move(turn));
+      return plan;
+    }
   }
   return absl::InternalError("workload: unknown kind");
 }

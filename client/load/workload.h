@@ -19,18 +19,20 @@
 #define TRILEMMA_CLIENT_LOAD_WORKLOAD_H_
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client/load/text_workload.h"
 
 namespace trilemma::client {
 
-enum class WorkloadKind { kMqar, kNiah, kRandom };
+enum class WorkloadKind { kMqar, kNiah, kRandom, kPasskey, kPhonebook };
 
-// "mqar", "niah" or "random".
+// "mqar", "niah", "random", "passkey" or "phonebook".
 const char* WorkloadName(WorkloadKind kind);
 
 // A length drawn per request: "64" or "fixed:64", "uniform:16:256" (both
@@ -95,6 +97,9 @@ struct RequestPlan {
   bool session = false;
   std::vector<int32_t> append;
   std::vector<PlannedTurn> turns;
+  // Text workloads (passkey, phonebook; client/load/text_workload.h): the
+  // prompt and answer as text; turns[0] carries only max_new_tokens.
+  std::optional<TextPlan> text;
 };
 
 struct WorkloadOptions {
@@ -114,6 +119,11 @@ struct WorkloadOptions {
                                    1 << 20};
   LengthDistribution output_tokens{LengthDistribution::kUniform, 16, 128, 1,
                                    65536};
+  // passkey: words of filler (the needle's depth is drawn from `depths`);
+  // phonebook: entries, drawn uniformly from the list.
+  LengthDistribution context_words{LengthDistribution::kFixed, 1000, 0, 1,
+                                   1 << 22};
+  std::vector<int64_t> entries = {64};
 };
 
 // `count` tokens drawn uniformly from [0, vocab) minus `exclude`.
