@@ -71,7 +71,9 @@ class Tokenizer {
   // concatenated, with each invalid UTF-8 sequence replaced by U+FFFD.
   // Special tokens are included as written. Decode(Encode(x)) == x for
   // valid UTF-8 x with the tokenizers this project loads (tests/tokenizer).
-  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const;
+  // Virtual: SentencePiece decides "at the start" by pieces, not bytes.
+  virtual absl::StatusOr<std::string> Decode(
+      absl::Span<const int32_t> ids) const;
 };
 
 // Turns a stream of generated ids into text pieces that are always valid
