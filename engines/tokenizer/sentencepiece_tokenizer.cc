@@ -418,12 +418,16 @@ absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(
   }
   std::vector<int32_t> ids;
   ids.reserve(pieces.size());
+  bool previous_unknown = false;
   for (const auto& [piece, id] : pieces) {
-    if (id == model_.unk_id && model_.byte_fallback) {
+    const bool unknown = id == model_.unk_id;
+    if (unknown && model_.byte_fallback) {
       for (char c : piece) ids.push_back(byte_ids_[static_cast<uint8_t>(c)]);
-    } else {
+    } else if (!(unknown && previous_unknown)) {
+      // As the reference, a run of unknown pieces is one unk id.
       ids.push_back(id);
     }
+    previous_unknown = unknown && !model_.byte_fallback;
   }
   return ids;
 }

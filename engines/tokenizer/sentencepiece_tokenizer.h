@@ -9,8 +9,9 @@
 // cut out whole, then UNIGRAM (Viterbi over piece scores) or BPE (adjacent
 // pairs merged highest score first, leftmost among equals); with
 // byte_fallback an unknown character becomes its UTF-8 bytes' <0xNN>
-// pieces, else the unk id. Decoding: "▁" back to a space (the dummy prefix
-// dropped at the start), control pieces to nothing, <0xNN> to its byte.
+// pieces, else the unk id (once for a run of them). Decoding: "▁" back to a
+// space (the dummy prefix dropped at the start), control pieces to nothing,
+// <0xNN> to its byte.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tok =

@@ -1,7 +1,8 @@
 // Tokenizer: maps UTF-8 text to an engine's token ids and back
 // (docs/tokenizers.md). Implemented: byte-level BPE from a Hugging Face
-// tokenizer.json (bpe_tokenizer.h); LoadTokenizerFromDir (load.h) loads the
-// one a model directory carries.
+// tokenizer.json (bpe_tokenizer.h) and SentencePiece from a tokenizer.model
+// (sentencepiece_tokenizer.h); LoadTokenizerFromDir (load.h) loads the one a
+// model directory carries.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<Tokenizer>> tok =

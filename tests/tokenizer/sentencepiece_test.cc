@@ -130,6 +130,8 @@ TEST(SentencePieceTest, UnigramTakesTheBestPath) {
   EXPECT_EQ(Ids(**tok, "ab"), (std::vector<int32_t>{3, 6}));
   // "z" has no piece: an unknown node (min score - 10).
   EXPECT_EQ(Ids(**tok, "az"), (std::vector<int32_t>{3, 4, 0}));
+  // A run of unknown characters is one unk id, as in the reference.
+  EXPECT_EQ(Ids(**tok, "azzz"), (std::vector<int32_t>{3, 4, 0}));
   EXPECT_EQ((*tok)->Decode({0}).value(), " \xE2\x81\x87 ");
   EXPECT_EQ((*tok)->kind(), "sentencepiece-unigram");
 }

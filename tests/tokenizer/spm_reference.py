@@ -9,10 +9,11 @@ Texts: every non-empty line of every FILE; for the byte-fallback model also
 each whole file (its newlines become <0x0A> pieces). Models (identity
 normalization, the one our reader implements; --num_threads=1 and a fixed
 --random_seed make spm_train deterministic):
-  unigram        UNIGRAM, user-defined symbols, spaces kept as typed
-  bpe            BPE, spaces kept as typed
+  unigram        UNIGRAM, user-defined symbols, spaces kept as typed (tabs
+                 are unknown: runs of unknowns are one unk id)
+  bpe            BPE, spaces kept as typed (tabs unknown too)
   bpe_bytes      BPE with byte_fallback, character_coverage below 1 so that
-                 rare characters fall back to bytes
+                 rare characters fall back to bytes; decode == text checked
   unigram_trim   UNIGRAM with the default remove_extra_whitespaces (the
                  decode is compared with the reference's, not with the text)
   nmt_nfkc       the default normalizer, which our reader must refuse
@@ -30,11 +31,13 @@ import sentencepiece as spm
 USER_DEFINED = "<tag>,</tag>,[SEP]"
 
 MODELS = [
-    ("unigram", True, False, [
+    # The trainers leave tabs out even at coverage 1.0, so lines with one
+    # hold an unk: ids and the reference decode are still compared.
+    ("unigram", False, False, [
         "--model_type=unigram", "--vocab_size=3000",
         "--character_coverage=1.0", "--remove_extra_whitespaces=false",
         "--user_defined_symbols=" + USER_DEFINED]),
-    ("bpe", True, False, [
+    ("bpe", False, False, [
         "--model_type=bpe", "--vocab_size=3000", "--character_coverage=1.0",
         "--remove_extra_whitespaces=false"]),
     ("bpe_bytes", True, True, [
