@@ -16,6 +16,7 @@
 // and normalizer_spec.precompiled_charsmap. Prints how many texts and tokens
 // were compared; exits 1 on any difference.
 #include <cstdint>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -100,8 +101,9 @@ int Run(const std::string& reference_path) {
       const std::vector<int32_t> expected = t.at("ids");
       const auto fail = [&](const std::string& what) {
         ++failures;
-        if (failures < 30)
+        if (failures < 30) {
           std::cerr << name << " " << text_name << ": " << what << "\n";
+        }
       };
       absl::StatusOr<std::vector<int32_t>> ids = (*tok)->Encode(text);
       if (!ids.ok()) {
@@ -162,5 +164,10 @@ int main(int argc, char** argv) {
     std::cerr << "usage: sentencepiece_reference_compare REFERENCE_JSON\n";
     return 2;
   }
-  return trilemma::Run(argv[1]);
+  try {
+    return trilemma::Run(argv[1]);
+  } catch (const std::exception& e) {  // a malformed reference.json
+    std::cerr << argv[1] << ": " << e.what() << "\n";
+    return 2;
+  }
 }
