@@ -269,5 +269,28 @@ TEST(SentencePieceTest, LoadsFromADirectory) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SentencePieceTest, LlamaTwoStyleDirectoryFallsBackToTheModel) {
+  // Both files, the tokenizer.json of a kind not implemented: the
+  // tokenizer.model is used.
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / "spm_fallback_test";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream json(dir / "tokenizer.json");
+    json << R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})";
+    std::ofstream model(dir / "tokenizer.model", std::ios::binary);
+    model << Model({{kSpace, -1}, {"a", -1}}, 2).bytes();
+  }
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
+      LoadTokenizerFromDir(dir.string());
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  ASSERT_NE(*tok, nullptr);
+  EXPECT_EQ((*tok)->kind(), "sentencepiece-bpe");
+  std::filesystem::remove(dir / "tokenizer.model");
+  tok = LoadTokenizerFromDir(dir.string());
+  EXPECT_EQ(tok.status().code(), absl::StatusCode::kUnimplemented);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace trilemma
