@@ -40,6 +40,8 @@ test_pkgs=(
   openssl
   # tests/tokenizer: the reference tokenizers (npm ci from the committed lock)
   nodejs npm
+  # tests/tokenizer: the SentencePiece reference (spm_train, python module)
+  sentencepiece python3-sentencepiece
   # tests/fuzz/run-fuzzers.sh: clang with libFuzzer, ASan/UBSan runtimes and
   # the OpenMP runtime the engines link against
   clang-14 libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev

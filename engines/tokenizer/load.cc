@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/tokenizer/bpe_tokenizer.h"
+#include "engines/tokenizer/sentencepiece_tokenizer.h"
 
 namespace trilemma {
 namespace {
@@ -50,18 +51,24 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFromDir(
     if (!text.ok()) return text.status();
     absl::StatusOr<std::unique_ptr<BpeTokenizer>> tok =
         BpeTokenizer::FromJson(*text, json);
-    if (!tok.ok()) return tok.status();
-    return std::unique_ptr<Tokenizer>(*std::move(tok));
+    if (tok.ok()) return std::unique_ptr<Tokenizer>(*std::move(tok));
+    // A Llama-2-style directory ships both; its tokenizer.json (Metaspace
+    // BPE) is not implemented, its tokenizer.model is.
+    if (tok.status().code() != absl::StatusCode::kUnimplemented ||
+        !std::filesystem::exists(base / "tokenizer.model", error)) {
+      return tok.status();
+    }
   }
   const std::string model = (base / "tokenizer.model").string();
   if (std::filesystem::exists(model, error)) {
-    // Debian 12's libsentencepiece exports the protobuf-lite 3.14 it was
-    // built with, which cannot share a process with gRPC's protobuf 3.21
-    // (docs/tokenizers.md).
-    return absl::UnimplementedError(absl::StrCat(
-        model,
-        ": SentencePiece models are not supported (only byte-level BPE "
-        "tokenizer.json)"));
+    // Our own reader: Debian 12's libsentencepiece cannot share a process
+    // with gRPC's protobuf (docs/tokenizers.md).
+    absl::StatusOr<std::string> bytes = ReadFile(model);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tok =
+        SentencePieceTokenizer::FromModelProto(*bytes, model);
+    if (!tok.ok()) return tok.status();
+    return std::unique_ptr<Tokenizer>(*std::move(tok));
   }
   return std::unique_ptr<Tokenizer>();
 }

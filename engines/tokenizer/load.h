@@ -19,11 +19,13 @@
 
 namespace trilemma {
 
-// DIR/tokenizer.json when present (byte-level BPE), else null (not an
+// DIR/tokenizer.json when present (byte-level BPE), else (or when that
+// file is of a kind not implemented) DIR/tokenizer.model (SentencePiece)
+// when present, else null (not an
 // error: the engine takes ids only). A file that is present but malformed is
 // INVALID_ARGUMENT naming it; one that is well formed but of a kind this
 // code does not implement (a Metaspace or WordPiece tokenizer.json, a
-// SentencePiece tokenizer.model without a tokenizer.json) is UNIMPLEMENTED
+// tokenizer.model with an nmt_nfkc normalizer) is UNIMPLEMENTED
 // naming it — the caller may then serve the model on ids alone.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFromDir(
     const std::string& dir);

@@ -1,7 +1,8 @@
 // Tokenizer: maps UTF-8 text to an engine's token ids and back
 // (docs/tokenizers.md). Implemented: byte-level BPE from a Hugging Face
-// tokenizer.json (bpe_tokenizer.h); LoadTokenizerFromDir (load.h) loads the
-// one a model directory carries.
+// tokenizer.json (bpe_tokenizer.h) and SentencePiece from a tokenizer.model
+// (sentencepiece_tokenizer.h); LoadTokenizerFromDir (load.h) loads the one a
+// model directory carries.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
@@ -71,7 +72,9 @@ class Tokenizer {
   // concatenated, with each invalid UTF-8 sequence replaced by U+FFFD.
   // Special tokens are included as written. Decode(Encode(x)) == x for
   // valid UTF-8 x with the tokenizers this project loads (tests/tokenizer).
-  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const;
+  // Virtual: SentencePiece decides "at the start" by pieces, not bytes.
+  virtual absl::StatusOr<std::string> Decode(
+      absl::Span<const int32_t> ids) const;
 };
 
 // Turns a stream of generated ids into text pieces that are always valid
