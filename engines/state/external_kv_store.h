@@ -47,7 +47,7 @@ struct ExternalKvStoreOptions {
   int dim = 0;  // width of keys, values and queries
   ExternalKvIndex index = ExternalKvIndex::kExact;
   // How rows are stored. REQUIRES: format.scale_width divides dim when > 0.
-  KvFormat format;
+  KvFormat format = {};
   // HNSW graph degree M (level 0 holds 2M links), construction and search
   // beam widths, and the seed of its level draws.
   int hnsw_m = 16;
