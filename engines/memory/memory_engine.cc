@@ -38,9 +38,10 @@
 //
 // Knobs: the common ones (lm_frame.h), window, top_k, index, and for hnsw
 // m, ef_construction, ef; heads, beta, out_gain; kv_dtype for the window's
-// KV (docs/kv_compression.md; the external store keeps float rows, decoded
-// from the window as they leave it). Retrieval ranks entries by the whole
-// query·key product (all heads together).
+// KV and the external store's rows (docs/kv_compression.md: a row leaving
+// the window is decoded and re-encoded with its own per-row, per-head int8
+// scales; an HNSW index keeps its keys as floats). Retrieval ranks entries by
+// the whole (decoded) query·key product (all heads together).
 #include <memory>
 #include <random>
 #include <string>
@@ -118,10 +119,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
     const EngineSpec& spec) {
   Knobs knobs(spec.knobs);
   const CommonKnobs common = ReadCommonKnobs(knobs);
-  const ExternalStoreKvOptions options = ReadMemoryKnobs(knobs, common);
+  ExternalStoreKvOptions options = ReadMemoryKnobs(knobs, common);
   const SoftmaxPreset preset = ReadSoftmaxKnobs(knobs);
   const KvFormat kv_format =
       ReadKvDtypeKnob(knobs, preset.head_dim(common.d_model));
+  options.store.format = kv_format;
   if (absl::Status s = knobs.Finish(); !s.ok()) return s;
   TensorMap weights;
   AddFrameWeights(common, &weights);
@@ -137,7 +139,7 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMemoryEngine(
   // filler blocks attend over their windows only.
   MixerStack stack;
   stack.kv = ExternalStoreKvPolicy(options);
-  stack.kv.format = kv_format;  // the window's rows; the store keeps floats
+  stack.kv.format = kv_format;  // the window's rows
   stack.kv_dim = d;
   stack.mixers.push_back(MakeRetrievalSoftmaxMixer(preset.heads, head_dim));
   for (int l = 1; l < common.depth; ++l) {
@@ -175,7 +177,24 @@ TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
                            {"ef", "8"},
                            {"ef_construction", "16"},
                            {"init", "random"},
-                           {"depth", "2"}}},
+                           {"depth", "2"}},
+                          {{"index", "hnsw"},
+                           {"window", "5"},
+                           {"m", "4"},
+                           {"ef", "8"},
+                           {"kv_dtype", "f16"},
+                           {"init", "random"}},
+                          {{"index", "exact"},
+                           {"window", "4"},
+                           {"top_k", "3"},
+                           {"kv_dtype", "int4"},
+                           {"block_tokens", "4"}},
+                          {{"index", "hnsw"},
+                           {"window", "6"},
+                           {"m", "4"},
+                           {"ef", "8"},
+                           {"kv_dtype", "int8"},
+                           {"heads", "2"}}},
     .display_order = 70});
 
 }  // namespace

@@ -18,7 +18,9 @@ class ExternalStoreKv final : public KvPolicy {
       : window_(pool, layers, kv_dim, block_tokens, options.window),
         store_(options.store),
         options_(options),
-        ids_(options.top_k) {}
+        ids_(options.top_k),
+        retrieved_keys_(options.top_k * options.store.dim),
+        retrieved_values_(options.top_k * options.store.dim) {}
 
   // The window's blocks from the pool, then host memory for every token that
   // will have left it.
@@ -62,8 +64,9 @@ class ExternalStoreKv final : public KvPolicy {
         return s;
       }
     }
-    // The window may hold its rows compressed (kv_dtype); the store keeps
-    // floats, so a row enters it as the window decodes it.
+    // The window may hold its rows compressed (kv_dtype): a row leaves it
+    // decoded and the store encodes it again in its own format (per-row
+    // scales; docs/kv_compression.md).
     const int64_t slot = window_.next_slot();
     const KvBlockTable& table = window_.table();
     key_row_.resize(table.kv_dim());
@@ -80,9 +83,11 @@ class ExternalStoreKv final : public KvPolicy {
   int64_t Retrieve(const float* query, const float** keys,
                    const float** values) override {
     const int64_t found = store_.Search(query, options_.top_k, ids_.data());
+    const int64_t dim = options_.store.dim;
+    // Compressed rows are decoded here, only the k found.
     for (int64_t r = 0; r < found; ++r) {
-      keys[r] = store_.key(ids_[r]);
-      values[r] = store_.value(ids_[r]);
+      keys[r] = store_.key(ids_[r], &retrieved_keys_[r * dim]);
+      values[r] = store_.value(ids_[r], &retrieved_values_[r * dim]);
     }
     return found;
   }
@@ -107,7 +112,10 @@ class ExternalStoreKv final : public KvPolicy {
   RingWindowKv window_;
   ExternalKvStore store_;
   const ExternalStoreKvOptions options_;
-  std::vector<int64_t> ids_;                // Retrieve's scratch, top_k entries
+  std::vector<int64_t> ids_;  // Retrieve's scratch, top_k entries
+  // Retrieve's decoded rows, [top_k, dim] each; what it returns may point
+  // here until the next Retrieve.
+  std::vector<float> retrieved_keys_, retrieved_values_;
   std::vector<float> key_row_, value_row_;  // BeforeWrite's decoded rows
   // Most query·key products any step of this session computed so far.
   int64_t peak_products_ = 0;
@@ -134,7 +142,9 @@ KvPolicySpec ExternalStoreKvPolicy(const ExternalStoreKvOptions& options) {
           },
           .kept_tokens = options.window,
           .fixed_bytes = 0,
-          .format = {},  // the memory family sets the window's kv_dtype
+          // The memory family sets the window's kv_dtype (and the store's,
+          // in options.store.format).
+          .format = {},
           .external_bytes_per_token =
               ExternalKvStore::BytesPerEntry(options.store)};
 }

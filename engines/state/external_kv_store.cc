@@ -1,6 +1,7 @@
 #include "engines/state/external_kv_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engines/ops/kv_quant.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 // hnswlib defines non-inline functions in its headers: include it in this
@@ -53,14 +55,93 @@ class CountingInnerProductSpace final : public hnswlib::SpaceInterface<float> {
   Param param_;
 };
 
+// Elements sharing one int8 scale within a row.
+int64_t Int8ScaleWidth(const ExternalKvStoreOptions& o) {
+  return o.format.scale_width > 0 ? o.format.scale_width : o.dim;
+}
+
+// One row in the store's format. int8: [dim/w float scales][dim codes];
+// int4: [ceil(dim/32) f16 scales][ceil(dim/2) nibble bytes].
+void EncodeRow(const ExternalKvStoreOptions& o, const float* x, uint8_t* out) {
+  const int64_t dim = o.dim;
+  switch (o.format.dtype) {
+    case KvDtype::kF32:
+      std::memcpy(out, x, dim * sizeof(float));
+      return;
+    case KvDtype::kF16: {
+      std::vector<uint16_t> half(dim);
+      ops::EncodeF16(x, dim, half.data());
+      std::memcpy(out, half.data(), dim * sizeof(uint16_t));
+      return;
+    }
+    case KvDtype::kInt8: {
+      const int64_t w = Int8ScaleWidth(o);
+      uint8_t* codes = out + (dim / w) * sizeof(float);
+      for (int64_t g = 0; g < dim / w; ++g) {
+        const float scale = ops::AbsMax(x + g * w, w) / 127.0f;
+        std::memcpy(out + g * sizeof(float), &scale, sizeof(float));
+        ops::QuantizeInt8(x + g * w, w, scale,
+                          reinterpret_cast<int8_t*>(codes + g * w));
+      }
+      return;
+    }
+    case KvDtype::kInt4: {
+      const int64_t groups = ops::Int4Groups(dim);
+      std::vector<uint16_t> scales(groups);
+      ops::QuantizeInt4Row(x, dim, scales.data(),
+                           out + groups * sizeof(uint16_t));
+      std::memcpy(out, scales.data(), groups * sizeof(uint16_t));
+      return;
+    }
+  }
+}
+
+void DecodeRow(const ExternalKvStoreOptions& o, const uint8_t* in, float* out) {
+  const int64_t dim = o.dim;
+  switch (o.format.dtype) {
+    case KvDtype::kF32:
+      std::memcpy(out, in, dim * sizeof(float));
+      return;
+    case KvDtype::kF16:
+      for (int64_t i = 0; i < dim; ++i) {
+        uint16_t h;
+        std::memcpy(&h, in + i * sizeof(uint16_t), sizeof(h));
+        out[i] = ops::HalfToFloat(h);
+      }
+      return;
+    case KvDtype::kInt8: {
+      const int64_t w = Int8ScaleWidth(o);
+      const uint8_t* codes = in + (dim / w) * sizeof(float);
+      for (int64_t g = 0; g < dim / w; ++g) {
+        float scale;
+        std::memcpy(&scale, in + g * sizeof(float), sizeof(float));
+        ops::DequantizeInt8(reinterpret_cast<const int8_t*>(codes + g * w), w,
+                            scale, out + g * w);
+      }
+      return;
+    }
+    case KvDtype::kInt4: {
+      const int64_t groups = ops::Int4Groups(dim);
+      std::vector<uint16_t> scales(groups);
+      std::memcpy(scales.data(), in, groups * sizeof(uint16_t));
+      ops::DequantizeInt4(scales.data(), in + groups * sizeof(uint16_t), 0, dim,
+                          out);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 struct ExternalKvStore::Rep {
   ExternalKvStoreOptions options;
+  int64_t row_bytes = 0;  // RowBytes(options)
   int64_t size = 0;
   int64_t capacity = 0;
-  std::vector<float> keys;    // [capacity, dim]; kExact only
-  std::vector<float> values;  // [capacity, dim]
+  std::vector<uint8_t> keys;     // [capacity, row_bytes]; kExact only
+  std::vector<uint8_t> values;   // [capacity, row_bytes]
+  std::vector<float> decoded;    // [dim]: Append's and Search's decoded row
+  std::vector<uint8_t> encoded;  // [row_bytes]: kHnsw Append's encoded key
   int64_t exact_products = 0;
   // kHnsw: keys live in the graph; the space must outlive it.
   std::unique_ptr<CountingInnerProductSpace> space;
@@ -74,6 +155,8 @@ struct ExternalKvStore::Rep {
 ExternalKvStore::ExternalKvStore(const ExternalKvStoreOptions& options)
     : rep_(std::make_unique<Rep>()) {
   rep_->options = options;
+  rep_->row_bytes = RowBytes(options);
+  rep_->decoded.resize(options.dim);
   if (rep_->hnsw()) {
     rep_->space = std::make_unique<CountingInnerProductSpace>(options.dim);
   }
@@ -87,12 +170,12 @@ absl::Status ExternalKvStore::Reserve(int64_t entries) {
   if (entries <= r.capacity) return absl::OkStatus();
   int64_t capacity = std::max(kMinCapacity, r.capacity);
   while (capacity < entries) capacity *= 2;
-  const int64_t dim = r.options.dim;
+  const int64_t row = r.row_bytes;
   try {
     // reserve() allocates exactly what is asked, so capacity stays exact.
-    r.values.reserve(capacity * dim);
+    r.values.reserve(capacity * row);
     if (!r.hnsw()) {
-      r.keys.reserve(capacity * dim);
+      r.keys.reserve(capacity * row);
     } else if (r.graph == nullptr) {
       r.graph =
           std::make_unique<Graph>(r.space.get(), capacity, r.options.hnsw_m,
@@ -111,40 +194,63 @@ absl::Status ExternalKvStore::Reserve(int64_t entries) {
 
 absl::Status ExternalKvStore::Append(const float* key, const float* value) {
   Rep& r = *rep_;
-  const int64_t dim = r.options.dim;
+  const int64_t row = r.row_bytes;
   if (r.hnsw()) {
-    try {
-      const hnswlib::tableint id =
-          r.graph->addPoint(key, static_cast<hnswlib::labeltype>(r.size), -1);
-      // Entries are never updated, so internal ids are the append order,
-      // which key() relies on.
-      if (static_cast<int64_t>(id) != r.size) {
-        return absl::InternalError("external store: hnsw id out of order");
-      }
-      const int level = r.graph->element_levels_[id];
-      if (level > 0) {
-        r.upper_link_bytes +=
-            static_cast<int64_t>(r.graph->size_links_per_element_) * level + 1;
-      }
-    } catch (const std::exception& e) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "external store: cannot index entry ", r.size, ": ", e.what()));
-    }
+    // The index keeps float keys: give it the key as decoded, so the graph
+    // ranks what attention will read.
+    r.encoded.resize(row);
+    EncodeRow(r.options, key, r.encoded.data());
+    DecodeRow(r.options, r.encoded.data(), r.decoded.data());
+    if (absl::Status s = AddToGraph(r.decoded.data()); !s.ok()) return s;
   } else {
-    r.keys.insert(r.keys.end(), key, key + dim);
+    r.keys.resize(r.keys.size() + row);
+    EncodeRow(r.options, key, &r.keys[r.size * row]);
   }
-  r.values.insert(r.values.end(), value, value + dim);
+  r.values.resize(r.values.size() + row);
+  EncodeRow(r.options, value, &r.values[r.size * row]);
   ++r.size;
+  return absl::OkStatus();
+}
+
+absl::Status ExternalKvStore::AddToGraph(const float* key) {
+  Rep& r = *rep_;
+  try {
+    const hnswlib::tableint id =
+        r.graph->addPoint(key, static_cast<hnswlib::labeltype>(r.size), -1);
+    // Entries are never updated, so internal ids are the append order,
+    // which key() relies on.
+    if (static_cast<int64_t>(id) != r.size) {
+      return absl::InternalError("external store: hnsw id out of order");
+    }
+    const int level = r.graph->element_levels_[id];
+    if (level > 0) {
+      r.upper_link_bytes +=
+          static_cast<int64_t>(r.graph->size_links_per_element_) * level + 1;
+    }
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "external store: cannot index entry ", r.size, ": ", e.what()));
+  }
   return absl::OkStatus();
 }
 
 absl::Status ExternalKvStore::CopyFrom(const ExternalKvStore& other) {
   if (absl::Status s = Reserve(other.capacity()); !s.ok()) return s;
-  for (int64_t id = 0; id < other.size(); ++id) {
-    if (absl::Status s = Append(other.key(id), other.value(id)); !s.ok()) {
-      return s;
+  Rep& r = *rep_;
+  const Rep& from = *other.rep_;
+  // The codes are copied as stored: re-encoding decoded rows could move a
+  // code that sits at a rounding edge.
+  r.keys.assign(from.keys.begin(), from.keys.end());
+  r.values.assign(from.values.begin(), from.values.end());
+  if (r.hnsw()) {
+    for (int64_t id = 0; id < from.size; ++id) {
+      r.size = id;
+      if (absl::Status s = AddToGraph(other.key(id, nullptr)); !s.ok()) {
+        return s;
+      }
     }
   }
+  r.size = from.size;
   // The copy's inserts are not the work of any step.
   TakeDistanceComputations();
   return absl::OkStatus();
@@ -171,7 +277,7 @@ int64_t ExternalKvStore::Search(const float* query, int64_t k, int64_t* ids) {
   best.clear();
   ops::CountFlops(2 * r.size * dim);
   for (int64_t id = 0; id < r.size; ++id) {
-    const float score = ops::Dot(query, &r.keys[id * dim], dim);
+    const float score = ops::Dot(query, key(id, r.decoded.data()), dim);
     if (static_cast<int64_t>(best.size()) == k &&
         !(score > best.back().first)) {
       continue;
@@ -186,16 +292,28 @@ int64_t ExternalKvStore::Search(const float* query, int64_t k, int64_t* ids) {
   return k;
 }
 
-const float* ExternalKvStore::key(int64_t id) const {
-  if (rep_->hnsw()) {
+const float* ExternalKvStore::key(int64_t id, float* scratch) const {
+  const Rep& r = *rep_;
+  if (r.hnsw()) {
     return reinterpret_cast<const float*>(
-        rep_->graph->getDataByInternalId(static_cast<hnswlib::tableint>(id)));
+        r.graph->getDataByInternalId(static_cast<hnswlib::tableint>(id)));
   }
-  return &rep_->keys[id * rep_->options.dim];
+  const uint8_t* row = &r.keys[id * r.row_bytes];
+  if (r.options.format.dtype == KvDtype::kF32) {
+    return reinterpret_cast<const float*>(row);
+  }
+  DecodeRow(r.options, row, scratch);
+  return scratch;
 }
 
-const float* ExternalKvStore::value(int64_t id) const {
-  return &rep_->values[id * rep_->options.dim];
+const float* ExternalKvStore::value(int64_t id, float* scratch) const {
+  const Rep& r = *rep_;
+  const uint8_t* row = &r.values[id * r.row_bytes];
+  if (r.options.format.dtype == KvDtype::kF32) {
+    return reinterpret_cast<const float*>(row);
+  }
+  DecodeRow(r.options, row, scratch);
+  return scratch;
 }
 
 int64_t ExternalKvStore::size() const { return rep_->size; }
@@ -203,8 +321,7 @@ int64_t ExternalKvStore::capacity() const { return rep_->capacity; }
 
 int64_t ExternalKvStore::bytes() const {
   const Rep& r = *rep_;
-  int64_t bytes = static_cast<int64_t>(
-      (r.values.capacity() + r.keys.capacity()) * sizeof(float));
+  int64_t bytes = static_cast<int64_t>(r.values.capacity() + r.keys.capacity());
   if (r.graph == nullptr) return bytes;
   const Graph& g = *r.graph;
   const int64_t per_entry =
@@ -228,13 +345,29 @@ int64_t ExternalKvStore::bytes() const {
 
 int64_t ExternalKvStore::BytesPerEntry(const ExternalKvStoreOptions& o) {
   const int64_t dim = o.dim;
-  if (o.index == ExternalKvIndex::kExact) return 8 * dim;
+  const int64_t row = RowBytes(o);
+  if (o.index == ExternalKvIndex::kExact) return 2 * row;
   const int64_t m = o.hnsw_m;
   const int64_t level0 = 8 * m + 4 + 4 * dim + 8;
   // pointer 8, lock 40, level 4, visited 2, label node 24, bucket 8.
   const int64_t bookkeeping = 86;
   const int64_t upper_links = (4 * m + 4 + m - 2) / (m - 1);  // rounded up
-  return 4 * dim + level0 + bookkeeping + upper_links;
+  return row + level0 + bookkeeping + upper_links;
+}
+
+int64_t ExternalKvStore::RowBytes(const ExternalKvStoreOptions& o) {
+  const int64_t dim = o.dim;
+  switch (o.format.dtype) {
+    case KvDtype::kF32:
+      return 4 * dim;
+    case KvDtype::kF16:
+      return 2 * dim;
+    case KvDtype::kInt8:
+      return dim + 4 * (dim / Int8ScaleWidth(o));
+    case KvDtype::kInt4:
+      return ops::Int4RowBytes(dim) + 2 * ops::Int4Groups(dim);
+  }
+  return 4 * dim;
 }
 
 int64_t ExternalKvStore::TakeDistanceComputations() {

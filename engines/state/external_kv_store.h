@@ -7,6 +7,14 @@
 // to no KvBlockPool (it is not model state): its bytes are reported by
 // bytes() and freed with the object.
 //
+// Rows are kept in options.format (docs/kv_compression.md, "The external
+// store"): f32, f16, int8 with one float scale per row and per
+// format.scale_width elements (0: the whole row), or int4 in groups of 32
+// with f16 scales. A row is encoded once, on Append, and read back decoded
+// (key(), value()); the exact scan scores the decoded keys. kHnsw hands
+// hnswlib the decoded key, which it keeps as floats in its level-0 record
+// (counted in bytes()); only the values are stored compressed beside it.
+//
 // Example:
 //   ExternalKvStore store({.dim = 64, .index = ExternalKvIndex::kExact});
 //   ABSL_CHECK_OK(store.Reserve(1));
@@ -29,6 +37,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "engines/state/kv_format.h"
 
 namespace trilemma {
 
@@ -37,6 +46,8 @@ enum class ExternalKvIndex { kExact, kHnsw };
 struct ExternalKvStoreOptions {
   int dim = 0;  // width of keys, values and queries
   ExternalKvIndex index = ExternalKvIndex::kExact;
+  // How rows are stored. REQUIRES: format.scale_width divides dim when > 0.
+  KvFormat format = {};
   // HNSW graph degree M (level 0 holds 2M links), construction and search
   // beam widths, and the seed of its level draws.
   int hnsw_m = 16;
@@ -63,42 +74,56 @@ class ExternalKvStore {
   absl::Status Reserve(int64_t entries);
 
   // Makes this empty store a copy of `other` (same options): the same
-  // capacity and entries; an HNSW graph is rebuilt by inserting the entries
-  // in order, which reproduces it exactly (same level seed, single thread).
+  // capacity and entries (the stored codes, not re-encoded); an HNSW graph is
+  // rebuilt by inserting the entries in order, which reproduces it exactly
+  // (same level seed, single thread).
   // RESOURCE_EXHAUSTED when host memory runs out.
   absl::Status CopyFrom(const ExternalKvStore& other);
 
-  // Appends (key, value) as entry size(). REQUIRES: size() < capacity().
+  // Appends (key, value), encoded in options.format, as entry size().
+  // REQUIRES: size() < capacity().
   // RESOURCE_EXHAUSTED when the index cannot allocate its links.
   absl::Status Append(const float* key, const float* value);
 
-  // Writes the ids of the min(k, size()) entries with the largest key·query
-  // to ids[], best first; returns how many.
+  // Writes the ids of the min(k, size()) entries with the largest
+  // (decoded key)·query to ids[], best first; returns how many.
   int64_t Search(const float* query, int64_t k, int64_t* ids);
 
-  const float* key(int64_t id) const;
-  const float* value(int64_t id) const;
+  // Entry `id`'s key or value, decoded. The result points either into the
+  // store (f32 rows; HNSW keys) or at `scratch` (dim floats, filled), and is
+  // valid until the next Append/Reserve or the next use of `scratch`.
+  const float* key(int64_t id, float* scratch) const;
+  const float* value(int64_t id, float* scratch) const;
   int64_t size() const;
   int64_t capacity() const;
 
-  // Bytes held: values and keys, plus for kHnsw the index's allocations as
-  // hnswlib 0.6 lays them out (level-0 records of capacity entries, upper-
-  // level link lists, per-entry locks, levels and visited marks, the label
-  // map at one node and one bucket pointer per entry, and the fixed table of
-  // 65536 update locks every index allocates); allocator overhead excluded.
+  // Bytes held: the encoded values and keys (codes and scales), plus for kHnsw
+  // the index's allocations as hnswlib 0.6 lays them out (level-0 records of
+  // capacity entries, upper- level link lists, per-entry locks, levels and
+  // visited marks, the label map at one node and one bucket pointer per entry,
+  // and the fixed table of 65536 update locks every index allocates); allocator
+  // overhead excluded.
   int64_t bytes() const;
 
   // Expected bytes per stored entry once capacity is used (for EngineInfo):
-  // kExact 8*dim; kHnsw adds the level-0 record (8M + 4 + 4*dim + 8 bytes),
-  // 86 bytes of per-entry bookkeeping and the expected upper-level links
-  // (4M + 4)/(M - 1), while the keys live inside the index.
+  // kExact 2*RowBytes; kHnsw RowBytes for the value plus the level-0 record
+  // (8M + 4 + 4*dim + 8 bytes, the float key included), 86 bytes of
+  // per-entry bookkeeping and the expected upper-level links (4M + 4)/(M - 1).
   static int64_t BytesPerEntry(const ExternalKvStoreOptions& options);
+
+  // Bytes of one encoded row: f32 4*dim, f16 2*dim, int8 dim + 4 per scale
+  // group, int4 ceil(dim/2) + 2*ceil(dim/32).
+  static int64_t RowBytes(const ExternalKvStoreOptions& options);
 
   // Query·key products computed (by searches and, for kHnsw, by inserts)
   // since the last call.
   int64_t TakeDistanceComputations();
 
  private:
+  // Inserts `key` into the graph as entry rep_->size (which the caller
+  // advances).
+  absl::Status AddToGraph(const float* key);
+
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };

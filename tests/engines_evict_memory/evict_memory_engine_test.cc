@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engines/registry.h"
@@ -118,6 +119,43 @@ TEST(MemoryEngineTest, ModelTierFlatExternalTierGrows) {
     EXPECT_EQ(engine->pool().used_bytes(), model);  // the store is not pooled
     s.reset();
     EXPECT_EQ(engine->pool().used_bytes(), 0);
+  }
+}
+
+// kv_dtype compresses the external store too: EngineInfo and the session
+// count the encoded rows (d = 64, two heads of 32: int8 adds a float scale
+// per head, int4 an f16 scale per 32 elements).
+TEST(MemoryEngineTest, ExternalBytesFollowKvDtype) {
+  // f32 first: the HNSW rows compare against it.
+  const std::vector<std::pair<std::string, int64_t>> row_bytes = {
+      {"f32", 256}, {"f16", 128}, {"int8", 64 + 8}, {"int4", 32 + 4}};
+  int64_t hnsw_f32 = 0;
+  for (const auto& [dtype, row] : row_bytes) {
+    SCOPED_TRACE(dtype);
+    std::unique_ptr<Engine> engine =
+        MustCreate("memory", {{"index", "exact"},
+                              {"d_model", "64"},
+                              {"vocab", "64"},
+                              {"heads", "2"},
+                              {"window", "8"},
+                              {"kv_dtype", dtype},
+                              {"block_tokens", "4"}});
+    ASSERT_NE(engine, nullptr);
+    EXPECT_EQ(engine->info().external_bytes_per_token(), 2 * row);
+    std::unique_ptr<Session> s = engine->NewSession().value();
+    ASSERT_TRUE(StepTokens(*engine, s.get(), 20, 1).ok());
+    EXPECT_EQ(s->external_state_bytes(), 256 * 2 * row);  // capacity 256
+    std::unique_ptr<Engine> hnsw = MustCreate("memory", {{"index", "hnsw"},
+                                                         {"d_model", "64"},
+                                                         {"vocab", "64"},
+                                                         {"heads", "2"},
+                                                         {"window", "8"},
+                                                         {"m", "4"},
+                                                         {"kv_dtype", dtype}});
+    ASSERT_NE(hnsw, nullptr);
+    // The index keeps float keys: only the value row shrinks.
+    if (dtype == "f32") hnsw_f32 = hnsw->info().external_bytes_per_token();
+    EXPECT_EQ(hnsw_f32 - hnsw->info().external_bytes_per_token(), 256 - row);
   }
 }
 

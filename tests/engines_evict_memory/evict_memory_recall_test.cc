@@ -8,7 +8,10 @@
 //                   N = 1024
 //   memory_exact    (window 64 + exact store) >= 0.95 at every N
 //   memory          (window 64 + HNSW store)  >= 0.9 at every N
-// and memory's model-tier state flat while its external store grows.
+// and memory's model-tier state flat while its external store grows. The
+// same floors hold with the window and the external store compressed
+// ("memory_exact+int8": the preset with kv_dtype=int8;
+// docs/kv_compression.md), and the store's bytes shrink accordingly.
 //
 // MQAR as in tests/common/mqar_recall.h, with up to 100 queries.
 #include <algorithm>
@@ -34,10 +37,17 @@ constexpr int kMaxQueries = 100;
 
 using Recall = testing::MqarRecallResult;
 
+// "preset" or "preset+kv_dtype".
 absl::StatusOr<std::unique_ptr<Engine>> CreateDefaultPreset(
     const std::string& name) {
-  for (const EngineSpec& spec : DefaultEngineSpecs()) {
-    if (spec.name == name) return CreateEngine(spec);
+  const size_t plus = name.find('+');
+  const std::string preset = name.substr(0, plus);
+  for (EngineSpec spec : DefaultEngineSpecs()) {
+    if (spec.name != preset) continue;
+    if (plus != std::string::npos) {
+      spec.knobs["kv_dtype"] = name.substr(plus + 1);
+    }
+    return CreateEngine(spec);
   }
   return absl::NotFoundError(name + " is not a default preset");
 }
@@ -85,7 +95,7 @@ TEST_P(EvictMemoryRecallTest, RecallFollowsTheMemoryMechanism) {
     EXPECT_EQ(r[1024].state_bytes, r[256].state_bytes);  // compact
     EXPECT_EQ(r[1024].external_bytes, 0);
   } else {
-    const double floor = name == "memory_exact" ? 0.95 : 0.9;
+    const double floor = name.starts_with("memory_exact") ? 0.95 : 0.9;
     for (const auto& [pairs, result] : r) {
       EXPECT_GE(result.recall, floor) << "N=" << pairs;
     }
@@ -98,7 +108,14 @@ TEST_P(EvictMemoryRecallTest, RecallFollowsTheMemoryMechanism) {
 
 INSTANTIATE_TEST_SUITE_P(Presets, EvictMemoryRecallTest,
                          ::testing::Values("kv_evict_sinks", "kv_evict_h2o",
-                                           "memory", "memory_exact"));
+                                           "memory", "memory_exact",
+                                           "memory+int8", "memory_exact+int8",
+                                           "memory+int4", "memory_exact+int4"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '+', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace trilemma

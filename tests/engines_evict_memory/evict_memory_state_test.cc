@@ -1,12 +1,16 @@
 // The state classes behind kv_evict and memory: which token each eviction
 // policy drops (the numpy references rely on these exact choices), and the
 // external store's search, growth, byte accounting and distance counting.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <random>
 #include <vector>
 
+#include "engines/ops/kv_quant.h"
+#include "engines/ops/vector_ops.h"
 #include "engines/state/evicting_kv.h"
 #include "engines/state/external_kv_store.h"
 #include "engines/state/kv_block_pool.h"
@@ -148,8 +152,9 @@ TEST(ExternalKvStoreTest, ExactSearchRanksByInnerProductTiesToTheOlder) {
     ASSERT_TRUE(store.Append(keys[i].data(), value.data()).ok());
   }
   ASSERT_EQ(store.size(), 5);
-  EXPECT_EQ(store.value(3)[3], 3.0f);
-  EXPECT_EQ(store.key(4)[0], 2.0f);
+  float scratch[4];
+  EXPECT_EQ(store.value(3, scratch)[3], 3.0f);
+  EXPECT_EQ(store.key(4, scratch)[0], 2.0f);
   int64_t ids[8];
   const std::vector<float> q = Unit(4, 0);
   ASSERT_EQ(store.Search(q.data(), 3, ids), 3);
@@ -205,7 +210,8 @@ TEST(ExternalKvStoreTest, HnswFindsStoredKeysAndCountsItsProducts) {
     inserted += store.TakeDistanceComputations();
   }
   EXPECT_GT(inserted, kEntries);  // inserting searches the graph
-  EXPECT_EQ(store.key(123)[5], keys[123 * kDim + 5]);
+  float scratch[kDim];
+  EXPECT_EQ(store.key(123, scratch)[5], keys[123 * kDim + 5]);
   int hits = 0;
   int64_t products = 0;
   for (int i = 0; i < kEntries; i += 10) {
@@ -242,6 +248,138 @@ TEST(ExternalKvStoreTest, HnswFindsStoredKeysAndCountsItsProducts) {
   int64_t id = -1;
   ASSERT_EQ(moved.Search(&keys[7 * kDim], 1, &id), 1);
   EXPECT_EQ(id, 7);
+}
+
+// A row as docs/kv_compression.md says the store keeps it, decoded: f16
+// rounds each element to half; int8 scales each `width` elements by
+// max|x|/127 (per row); int4 each 32 by f16(max|x|/7).
+std::vector<float> ExpectedDecoded(KvDtype dtype, const std::vector<float>& x,
+                                   int width) {
+  std::vector<float> out(x.size());
+  const auto group = [&](size_t begin, size_t n, float scale, float limit) {
+    for (size_t i = begin; i < begin + n; ++i) {
+      const float q =
+          scale == 0 ? 0 : std::clamp(std::rint(x[i] / scale), -limit, limit);
+      out[i] = scale * q;
+    }
+  };
+  const auto abs_max = [&](size_t begin, size_t n) {
+    float m = 0;
+    for (size_t i = begin; i < begin + n; ++i) m = std::max(m, std::abs(x[i]));
+    return m;
+  };
+  for (size_t begin = 0; begin < x.size();) {
+    switch (dtype) {
+      case KvDtype::kF32:
+        return x;
+      case KvDtype::kF16:
+        for (size_t i = 0; i < x.size(); ++i) {
+          out[i] = ops::HalfToFloat(ops::FloatToHalf(x[i]));
+        }
+        return out;
+      case KvDtype::kInt8:
+        group(begin, width, abs_max(begin, width) / 127.0f, 127);
+        begin += width;
+        break;
+      case KvDtype::kInt4: {
+        const size_t n = std::min<size_t>(32, x.size() - begin);
+        group(begin, n,
+              ops::HalfToFloat(ops::FloatToHalf(abs_max(begin, n) / 7.0f)), 7);
+        begin += n;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+TEST(ExternalKvStoreTest, CompressedRowsDecodeAsTheEquationsSay) {
+  constexpr int kDim = 72, kHeadDim = 36, kEntries = 40;
+  // Codes and scales per row: 4d, 2d, d + 4 per head, d/2 + 2 per 32.
+  const std::map<KvDtype, int64_t> row_bytes = {{KvDtype::kF32, 288},
+                                                {KvDtype::kF16, 144},
+                                                {KvDtype::kInt8, 72 + 8},
+                                                {KvDtype::kInt4, 36 + 6}};
+  for (const auto& [dtype, bytes] : row_bytes) {
+    SCOPED_TRACE(KvDtypeName(dtype));
+    const ExternalKvStoreOptions options{
+        .dim = kDim, .format = {.dtype = dtype, .scale_width = kHeadDim}};
+    EXPECT_EQ(ExternalKvStore::RowBytes(options), bytes);
+    EXPECT_EQ(ExternalKvStore::BytesPerEntry(options), 2 * bytes);
+    ExternalKvStore store(options);
+    ASSERT_TRUE(store.Reserve(kEntries).ok());
+    EXPECT_EQ(store.bytes(), ExternalKvStore::kMinCapacity * 2 * bytes);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<std::vector<float>> keys, values;
+    for (int i = 0; i < kEntries; ++i) {
+      std::vector<float> k(kDim), v(kDim);
+      for (int j = 0; j < kDim; ++j) {
+        k[j] = normal(rng) * (j < kHeadDim ? 1.0f : 30.0f);
+        v[j] = normal(rng);
+      }
+      ASSERT_TRUE(store.Append(k.data(), v.data()).ok());
+      keys.push_back(ExpectedDecoded(dtype, k, kHeadDim));
+      values.push_back(ExpectedDecoded(dtype, v, kHeadDim));
+    }
+    std::vector<float> scratch(kDim);
+    for (int i = 0; i < kEntries; ++i) {
+      const float* k = store.key(i, scratch.data());
+      ASSERT_EQ(std::vector<float>(k, k + kDim), keys[i]) << i;
+      const float* v = store.value(i, scratch.data());
+      ASSERT_EQ(std::vector<float>(v, v + kDim), values[i]) << i;
+    }
+    // The scan ranks the decoded keys.
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> q(kDim);
+      for (float& x : q) x = normal(rng);
+      int64_t best = -1;
+      ASSERT_EQ(store.Search(q.data(), 1, &best), 1);
+      float best_score = -1e30f;
+      int64_t expected = -1;
+      for (int i = 0; i < kEntries; ++i) {
+        const float score = ops::Dot(q.data(), keys[i].data(), kDim);
+        if (score > best_score) best_score = score, expected = i;
+      }
+      EXPECT_EQ(best, expected);
+    }
+    // A copy holds the same codes.
+    ExternalKvStore copy(options);
+    ASSERT_TRUE(copy.CopyFrom(store).ok());
+    EXPECT_EQ(copy.bytes(), store.bytes());
+    const float* v = copy.value(kEntries - 1, scratch.data());
+    EXPECT_EQ(std::vector<float>(v, v + kDim), values.back());
+  }
+}
+
+// HNSW keeps float keys of its own (the decoded key), so a compressed format
+// shrinks only the value row beside the graph.
+TEST(ExternalKvStoreTest, HnswKeepsDecodedFloatKeysAndCompressedValues) {
+  constexpr int kDim = 64;
+  ExternalKvStoreOptions f32{
+      .dim = kDim, .index = ExternalKvIndex::kHnsw, .hnsw_m = 4, .ef = 8};
+  ExternalKvStoreOptions int8 = f32;
+  int8.format = {.dtype = KvDtype::kInt8, .scale_width = 32};
+  EXPECT_EQ(ExternalKvStore::BytesPerEntry(f32) -
+                ExternalKvStore::BytesPerEntry(int8),
+            4 * kDim - (kDim + 8));
+  ExternalKvStore a(f32), b(int8);
+  std::mt19937_64 rng(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> k(kDim), v(kDim), scratch(kDim);
+  for (int i = 0; i < 50; ++i) {
+    for (int j = 0; j < kDim; ++j) k[j] = normal(rng), v[j] = normal(rng);
+    ASSERT_TRUE(a.Reserve(i + 1).ok() && b.Reserve(i + 1).ok());
+    ASSERT_TRUE(a.Append(k.data(), v.data()).ok());
+    ASSERT_TRUE(b.Append(k.data(), v.data()).ok());
+  }
+  const float* key = b.key(49, scratch.data());
+  EXPECT_EQ(std::vector<float>(key, key + kDim),
+            ExpectedDecoded(KvDtype::kInt8, k, 32));
+  EXPECT_NE(std::vector<float>(key, key + kDim), k);
+  // Same capacity: the difference is exactly the values' codes.
+  EXPECT_EQ(a.bytes() - b.bytes(),
+            ExternalKvStore::kMinCapacity * (4 * kDim - (kDim + 8)));
 }
 
 }  // namespace

@@ -73,6 +73,11 @@ TEST(ExternalStoreKvTest, SpecCarriesWindowAndEntryBytes) {
   EXPECT_EQ(spec.external_bytes_per_token,
             ExternalKvStore::BytesPerEntry(options.store));
   EXPECT_EQ(spec.external_bytes_per_token, 8 * kDim);
+  ExternalStoreKvOptions int4 = options;
+  int4.store.format.dtype = KvDtype::kInt4;
+  // kDim/2 nibble bytes and one f16 scale, for the key and the value.
+  EXPECT_EQ(ExternalStoreKvPolicy(int4).external_bytes_per_token,
+            2 * ((kDim + 1) / 2 + 2));
 }
 
 TEST(ExternalStoreKvTest, FactoryChecksDimAndLayer) {

@@ -11,6 +11,11 @@ engine stores them, slot by slot, returned decoded.
         a row is stored as q = clip(rint(x / s), -127, 127).
   int4  per row, per group of 32 elements: s = f16(max|x| / 7), then
         q = clip(rint(x / s), -7, 7) (0 when s = 0); decoded as s * q.
+The external store of `memory` (store_row) keeps each row on its own:
+  f16   as above;
+  int8  per row and per head: s = max|x| / 127 over that head's elements of
+        this row alone, q = clip(rint(x / s), -127, 127);
+  int4  as above (already per row).
 Arithmetic on scales and codes is float32 like the engine's, so codes agree
 exactly except where float32 inputs differ by an ulp at a rounding edge.
 """
@@ -100,3 +105,31 @@ class KvRows:
 
     def read_all(self, slots):
         return np.array([self.read(s) for s in slots])
+
+
+def store_row(dtype, row, head_dim):
+    """A row as the external store keeps it (per-row scales), decoded,
+    float64."""
+    x = np.asarray(row, dtype=np.float64).astype(F32)
+    if dtype == "f32":
+        return np.asarray(row, dtype=np.float64)
+    if dtype == "f16":
+        return x.astype(np.float16).astype(np.float64)
+    out = np.zeros(len(x))
+    if dtype == "int8":
+        for g in range(len(x) // head_dim):
+            sl = slice(g * head_dim, (g + 1) * head_dim)
+            s = F32(np.abs(x[sl]).max()) / F32(127)
+            if s > 0:
+                out[sl] = np.float64(s) * _rint_clip(x[sl] / s, 127)
+        return out
+    if dtype != "int4":
+        raise ValueError(f"kv_dtype {dtype!r} is not one of f32, f16, int8, "
+                         "int4")
+    for g in range((len(x) + 31) // 32):
+        sl = slice(32 * g, min(len(x), 32 * g + 32))
+        s = F32(np.float16(min(F32(np.abs(x[sl]).max()) / F32(7),
+                               F32(65504))))
+        if s > 0:
+            out[sl] = np.float64(s) * _rint_clip(x[sl] / s, 7)
+    return out
