@@ -6,6 +6,7 @@
 
 #include "engines/ops/matmul.h"
 #include "engines/ops/rwkv_ops.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
@@ -20,8 +21,10 @@ constexpr float kDecayScale = 0.6065306597126334f;
 // Layer 0's v rows of the current Forward, read by the later layers (the
 // header's "value_first").
 std::vector<float>& ValueFirstRows() {
-  thread_local std::vector<float> rows;
-  return rows;
+  struct Rows {
+    std::vector<float> rows;
+  };
+  return ops::ThreadScratch<Rows>().rows;
 }
 
 // prev[r] = the row before row r of its session (the state's saved row), and
@@ -70,8 +73,12 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t d = shape_.d_model, h = shape_.heads, dk = shape_.head_dim;
   const int64_t dv = shape_.head_v_dim(), kd = h * dk, vd = h * dv;
-  thread_local std::vector<float> prev, mixed, hidden, r, w, k, v, vmix, a, g,
-      kk, o, scratch;
+  struct Scratch {
+    std::vector<float> prev, mixed, hidden, r, w, k, v, vmix, a, g, kk, o,
+        scratch;
+  };
+  auto& [prev, mixed, hidden, r, w, k, v, vmix, a, g, kk, o, scratch] =
+      ops::ThreadScratch<Scratch>();
   prev.resize(n * d);
   mixed.resize(6 * n * d);
   r.resize(n * kd);
@@ -190,7 +197,10 @@ void Rwkv7ChannelMix::Forward(const float* x, absl::Span<const MixerRow> rows,
                               float* out) const {
   const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t d = shape_.d_model, ff = shape_.ff;
-  thread_local std::vector<float> prev, xk, hidden;
+  struct Scratch {
+    std::vector<float> prev, xk, hidden;
+  };
+  auto& [prev, xk, hidden] = ops::ThreadScratch<Scratch>();
   prev.resize(n * d);
   xk.resize(n * d);
   hidden.resize(n * ff);
