@@ -53,12 +53,16 @@ class CallLogEngine final : public Engine {
   absl::Status Step(absl::Span<Session* const> sessions,
                     absl::Span<const int32_t> tokens,
                     float* logits) const override {
-    Log({.prefill = false, .n = static_cast<int64_t>(sessions.size())});
+    Log({.prefill = false,
+         .n = static_cast<int64_t>(sessions.size()),
+         .thread = {}});
     return inner_->Step(sessions, tokens, logits);
   }
   absl::Status Prefill(Session* session, absl::Span<const int32_t> tokens,
                        float* logits) const override {
-    Log({.prefill = true, .n = static_cast<int64_t>(tokens.size())});
+    Log({.prefill = true,
+         .n = static_cast<int64_t>(tokens.size()),
+         .thread = {}});
     return inner_->Prefill(session, tokens, logits);
   }
   StepCost NextStepCost(const Session& session) const override {
