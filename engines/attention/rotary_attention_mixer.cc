@@ -34,7 +34,13 @@ void RotaryAttentionMixer::Forward(const float* x,
   struct Scratch {
     std::vector<float> qkv, q, k, v, o, cos_sin;
   };
-  auto& [qkv, q, k, v, o, cos_sin] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& qkv = buffers.qkv;
+  std::vector<float>& q = buffers.q;
+  std::vector<float>& k = buffers.k;
+  std::vector<float>& v = buffers.v;
+  std::vector<float>& o = buffers.o;
+  std::vector<float>& cos_sin = buffers.cos_sin;
   q.resize(r_count * q_dim);
   k.resize(r_count * kv_dim);
   v.resize(r_count * kv_dim);

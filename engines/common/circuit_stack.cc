@@ -67,7 +67,10 @@ class QkvCircuitMixer final : public Mixer {
       std::vector<float*> prev;
       std::vector<float> probs;
     };
-    auto& [s, prev, probs] = ops::ThreadScratch<Scratch>();
+    Scratch& buffers = ops::ThreadScratch<Scratch>();
+    QkvScratch& s = buffers.s;
+    std::vector<float*>& prev = buffers.prev;
+    std::vector<float>& probs = buffers.probs;
     s.Resize(r_count, d, qk, dv);
     prev.resize(r_count);
     for (int64_t r = 0; r < r_count; ++r) prev[r] = rows[r].fixed;

@@ -69,7 +69,10 @@ void GatedDeltaNetMixer::Forward(const float* x,
   struct Scratch {
     std::vector<float> proj, qkv, o;
   };
-  auto& [proj, qkv, o] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& proj = buffers.proj;
+  std::vector<float>& qkv = buffers.qkv;
+  std::vector<float>& o = buffers.o;
   proj.resize(r_count * proj_width_);
   qkv.resize(conv_channels_);
   o.resize(r_count * value_dim_);

@@ -31,7 +31,13 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   struct Scratch {
     std::vector<float> xz, u, dbc, dt_in, dt, y;
   };
-  auto& [xz, u, dbc, dt_in, dt, y] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& xz = buffers.xz;
+  std::vector<float>& u = buffers.u;
+  std::vector<float>& dbc = buffers.dbc;
+  std::vector<float>& dt_in = buffers.dt_in;
+  std::vector<float>& dt = buffers.dt;
+  std::vector<float>& y = buffers.y;
   xz.resize(r_count * 2 * di);
   u.resize(r_count * di);
   dbc.resize(r_count * proj);

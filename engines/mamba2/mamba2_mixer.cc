@@ -39,7 +39,10 @@ void Mamba2Mixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   struct Scratch {
     std::vector<float> proj, xbc, y;
   };
-  auto& [proj, xbc, y] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& proj = buffers.proj;
+  std::vector<float>& xbc = buffers.xbc;
+  std::vector<float>& y = buffers.y;
   proj.resize(r_count * proj_width_);
   xbc.resize(conv_dim_);
   y.resize(r_count * di);

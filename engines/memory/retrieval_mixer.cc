@@ -30,7 +30,10 @@ class RetrievalSoftmaxMixer final : public TokenMixer {
       std::vector<const float*> row_keys, row_values;
       std::vector<float> scores;
     };
-    auto& [row_keys, row_values, scores] = ops::ThreadScratch<Scratch>();
+    Scratch& buffers = ops::ThreadScratch<Scratch>();
+    std::vector<const float*>& row_keys = buffers.row_keys;
+    std::vector<const float*>& row_values = buffers.row_values;
+    std::vector<float>& scores = buffers.scores;
     int64_t found = 0;
     if (state.external != nullptr) {
       const int64_t k_max = state.external->retrieve_k();

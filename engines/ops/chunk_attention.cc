@@ -25,7 +25,13 @@ void AttendChunk(const float* q, int64_t q_stride, int64_t rows,
   struct Scratch {
     std::vector<float> keys, values, qh, scores, oh, tile;
   };
-  auto& [keys, values, qh, scores, oh, tile] = ThreadScratch<Scratch>();
+  Scratch& buffers = ThreadScratch<Scratch>();
+  std::vector<float>& keys = buffers.keys;
+  std::vector<float>& values = buffers.values;
+  std::vector<float>& qh = buffers.qh;
+  std::vector<float>& scores = buffers.scores;
+  std::vector<float>& oh = buffers.oh;
+  std::vector<float>& tile = buffers.tile;
   tile.resize(int64_t{block_tokens} * head_dim);
   keys.resize(slots * head_dim);
   values.resize(slots * head_dim);

@@ -77,8 +77,20 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
     std::vector<float> prev, mixed, hidden, r, w, k, v, vmix, a, g, kk, o,
         scratch;
   };
-  auto& [prev, mixed, hidden, r, w, k, v, vmix, a, g, kk, o, scratch] =
-      ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& prev = buffers.prev;
+  std::vector<float>& mixed = buffers.mixed;
+  std::vector<float>& hidden = buffers.hidden;
+  std::vector<float>& r = buffers.r;
+  std::vector<float>& w = buffers.w;
+  std::vector<float>& k = buffers.k;
+  std::vector<float>& v = buffers.v;
+  std::vector<float>& vmix = buffers.vmix;
+  std::vector<float>& a = buffers.a;
+  std::vector<float>& g = buffers.g;
+  std::vector<float>& kk = buffers.kk;
+  std::vector<float>& o = buffers.o;
+  std::vector<float>& scratch = buffers.scratch;
   prev.resize(n * d);
   mixed.resize(6 * n * d);
   r.resize(n * kd);
@@ -200,7 +212,10 @@ void Rwkv7ChannelMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   struct Scratch {
     std::vector<float> prev, xk, hidden;
   };
-  auto& [prev, xk, hidden] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& prev = buffers.prev;
+  std::vector<float>& xk = buffers.xk;
+  std::vector<float>& hidden = buffers.hidden;
   prev.resize(n * d);
   xk.resize(n * d);
   hidden.resize(n * ff);

@@ -46,7 +46,9 @@ void Ffn::Forward(const float* x, int64_t rows, float* out) const {
   struct Scratch {
     std::vector<float> up, gate;
   };
-  auto& [up, gate] = ops::ThreadScratch<Scratch>();
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& up = buffers.up;
+  std::vector<float>& gate = buffers.gate;
   up.resize(rows * ff_);
   if (kind_ == Kind::kGeluMlp) {
     ops::Linear(x, rows, d_, w_up_, ff_, up.data(), b_up_,
