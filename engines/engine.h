@@ -138,6 +138,15 @@ class Engine {
   // The pool all sessions of this engine draw from.
   virtual const KvBlockPool& pool() const = 0;
 
+  // Frees the per-thread scratch buffers that the calling thread's forward
+  // passes keep between calls (they stay at the largest batch or chunk met),
+  // so an idle server gives that memory back (docs/overload.md "Memory given
+  // back"). The next Step or Prefill on that thread grows them again; no
+  // output changes. The default does nothing.
+  // REQUIRES: called on the thread that runs this engine's Step/Prefill (the
+  //           scheduler's loop), between calls: other threads' scratch stays.
+  virtual void ReleaseScratch() const {}
+
   // The pool's budget and usage now (thread-safe, like the pool). The
   // server's view of the budget: it never sees the pool.
   StateBudget budget() const;

@@ -317,6 +317,10 @@ void EngineScheduler::Run() {
       // The logits buffer grew to the largest batch (64 x vocab floats, 2
       // MiB at V = 8192); an idle engine does not need it.
       std::vector<float>().swap(logits_);
+      // The engine's forward scratch (per thread, at the largest chunk met)
+      // lives on this thread, the one that runs its Step/Prefill; freed here
+      // so malloc_trim can return its pages.
+      engine_->ReleaseScratch();
       malloc_trim(0);
     }
     if (!changed) {

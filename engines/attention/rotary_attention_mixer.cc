@@ -6,6 +6,7 @@
 #include "engines/ops/chunk_attention.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/parallel.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 
 namespace trilemma {
@@ -30,7 +31,16 @@ void RotaryAttentionMixer::Forward(const float* x,
   const int64_t r_count = static_cast<int64_t>(rows.size());
   const int d = config_.d_model, hd = config_.head_dim;
   const int q_dim = config_.heads * hd, kv_dim = config_.kv_heads * hd;
-  thread_local std::vector<float> qkv, q, k, v, o, cos_sin;
+  struct Scratch {
+    std::vector<float> qkv, q, k, v, o, cos_sin;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& qkv = buffers.qkv;
+  std::vector<float>& q = buffers.q;
+  std::vector<float>& k = buffers.k;
+  std::vector<float>& v = buffers.v;
+  std::vector<float>& o = buffers.o;
+  std::vector<float>& cos_sin = buffers.cos_sin;
   q.resize(r_count * q_dim);
   k.resize(r_count * kv_dim);
   v.resize(r_count * kv_dim);
@@ -91,7 +101,10 @@ void RotaryAttentionMixer::Forward(const float* x,
   };
   auto attend = [&](int64_t r) {
     const MixerRow& row = rows[r];
-    thread_local std::vector<float> scores;
+    struct Scores {
+      std::vector<float> scores;
+    };
+    std::vector<float>& scores = ops::ThreadScratch<Scores>().scores;
     scores.resize(row.held);
     ops::AttendGrouped(&q[r * q_dim], config_.heads, config_.kv_heads, hd,
                        scale_, *row.kv, row.kv_layer, row.held, scores.data(),

@@ -7,6 +7,7 @@
 #include "engines/common/lm_frame.h"
 #include "engines/common/qkv_block.h"
 #include "engines/ops/attention.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/stack/layer_stack_engine.h"
 
@@ -27,7 +28,10 @@ class SoftmaxKvMixer final : public TokenMixer {
            const MixerState& state, float* o) const override {
     state.kv->WriteKey(state.kv_layer, state.slot, k);  // in the KV format
     state.kv->WriteValue(state.kv_layer, state.slot, v);
-    thread_local std::vector<float> scores;
+    struct Scores {
+      std::vector<float> scores;
+    };
+    std::vector<float>& scores = ops::ThreadScratch<Scores>().scores;
     scores.resize(state.held);
     ops::AttendSlots(q, heads_, head_dim_, scale_, *state.kv, state.kv_layer,
                      state.held, scores.data(), o, state.attention_probs);
@@ -58,9 +62,15 @@ class QkvCircuitMixer final : public Mixer {
                float* out) const override {
     const int64_t r_count = static_cast<int64_t>(rows.size());
     const int d = block_.d_model(), qk = block_.qk_dim(), dv = block_.v_dim();
-    thread_local QkvScratch s;
-    thread_local std::vector<float*> prev;
-    thread_local std::vector<float> probs;
+    struct Scratch {
+      QkvScratch s;
+      std::vector<float*> prev;
+      std::vector<float> probs;
+    };
+    Scratch& buffers = ops::ThreadScratch<Scratch>();
+    QkvScratch& s = buffers.s;
+    std::vector<float*>& prev = buffers.prev;
+    std::vector<float>& probs = buffers.probs;
     s.Resize(r_count, d, qk, dv);
     prev.resize(r_count);
     for (int64_t r = 0; r < r_count; ++r) prev[r] = rows[r].fixed;

@@ -5,6 +5,7 @@
 #include "engines/ops/gated_recurrence.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/ssm.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 
 namespace trilemma {
@@ -65,7 +66,13 @@ void GatedDeltaNetMixer::Forward(const float* x,
   const int64_t a_at = g_at + (config_.gate ? value_dim_ : 0);
   const int64_t b_at = a_at + hv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dk));
-  thread_local std::vector<float> proj, qkv, o;
+  struct Scratch {
+    std::vector<float> proj, qkv, o;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& proj = buffers.proj;
+  std::vector<float>& qkv = buffers.qkv;
+  std::vector<float>& o = buffers.o;
   proj.resize(r_count * proj_width_);
   qkv.resize(conv_channels_);
   o.resize(r_count * value_dim_);

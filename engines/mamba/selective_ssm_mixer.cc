@@ -4,6 +4,7 @@
 
 #include "engines/ops/matmul.h"
 #include "engines/ops/ssm.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 
@@ -27,7 +28,16 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   const int d = config_.d_model, di = config_.d_inner, n = config_.state;
   const int rank = config_.dt_rank, k = config_.conv;
   const int proj = rank + 2 * n;
-  thread_local std::vector<float> xz, u, dbc, dt_in, dt, y;
+  struct Scratch {
+    std::vector<float> xz, u, dbc, dt_in, dt, y;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& xz = buffers.xz;
+  std::vector<float>& u = buffers.u;
+  std::vector<float>& dbc = buffers.dbc;
+  std::vector<float>& dt_in = buffers.dt_in;
+  std::vector<float>& dt = buffers.dt;
+  std::vector<float>& y = buffers.y;
   xz.resize(r_count * 2 * di);
   u.resize(r_count * di);
   dbc.resize(r_count * proj);

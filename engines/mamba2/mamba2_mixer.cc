@@ -6,6 +6,7 @@
 #include "engines/ops/gated_recurrence.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/ssm.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 
@@ -35,7 +36,13 @@ void Mamba2Mixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   const int64_t d = config_.d_model, di = config_.d_inner;
   const int64_t p = config_.head_dim, n = config_.state;
   const int64_t heads_per_group = config_.heads / config_.groups;
-  thread_local std::vector<float> proj, xbc, y;
+  struct Scratch {
+    std::vector<float> proj, xbc, y;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& proj = buffers.proj;
+  std::vector<float>& xbc = buffers.xbc;
+  std::vector<float>& y = buffers.y;
   proj.resize(r_count * proj_width_);
   xbc.resize(conv_dim_);
   y.resize(r_count * di);

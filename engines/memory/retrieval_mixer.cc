@@ -5,6 +5,7 @@
 
 #include "engines/ops/attention.h"
 #include "engines/ops/retrieval_attention.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/stack/kv_policy.h"
 
@@ -25,8 +26,14 @@ class RetrievalSoftmaxMixer final : public TokenMixer {
            const MixerState& state, float* o) const override {
     state.kv->WriteKey(state.kv_layer, state.slot, k);  // in the KV format
     state.kv->WriteValue(state.kv_layer, state.slot, v);
-    thread_local std::vector<const float*> row_keys, row_values;
-    thread_local std::vector<float> scores;
+    struct Scratch {
+      std::vector<const float*> row_keys, row_values;
+      std::vector<float> scores;
+    };
+    Scratch& buffers = ops::ThreadScratch<Scratch>();
+    std::vector<const float*>& row_keys = buffers.row_keys;
+    std::vector<const float*>& row_values = buffers.row_values;
+    std::vector<float>& scores = buffers.scores;
     int64_t found = 0;
     if (state.external != nullptr) {
       const int64_t k_max = state.external->retrieve_k();

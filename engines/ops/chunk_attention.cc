@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engines/ops/matmul.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 
@@ -21,7 +22,16 @@ void AttendChunk(const float* q, int64_t q_stride, int64_t rows,
   for (int64_t r = 0; r < rows; ++r) attended += held[r];
   CountFlops(4 * attended * q_heads * head_dim);
 
-  thread_local std::vector<float> keys, values, qh, scores, oh, tile;
+  struct Scratch {
+    std::vector<float> keys, values, qh, scores, oh, tile;
+  };
+  Scratch& buffers = ThreadScratch<Scratch>();
+  std::vector<float>& keys = buffers.keys;
+  std::vector<float>& values = buffers.values;
+  std::vector<float>& qh = buffers.qh;
+  std::vector<float>& scores = buffers.scores;
+  std::vector<float>& oh = buffers.oh;
+  std::vector<float>& tile = buffers.tile;
   tile.resize(int64_t{block_tokens} * head_dim);
   keys.resize(slots * head_dim);
   values.resize(slots * head_dim);

@@ -6,6 +6,7 @@
 
 #include "engines/ops/matmul.h"
 #include "engines/ops/rwkv_ops.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
@@ -20,8 +21,10 @@ constexpr float kDecayScale = 0.6065306597126334f;
 // Layer 0's v rows of the current Forward, read by the later layers (the
 // header's "value_first").
 std::vector<float>& ValueFirstRows() {
-  thread_local std::vector<float> rows;
-  return rows;
+  struct Rows {
+    std::vector<float> rows;
+  };
+  return ops::ThreadScratch<Rows>().rows;
 }
 
 // prev[r] = the row before row r of its session (the state's saved row), and
@@ -70,8 +73,24 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t d = shape_.d_model, h = shape_.heads, dk = shape_.head_dim;
   const int64_t dv = shape_.head_v_dim(), kd = h * dk, vd = h * dv;
-  thread_local std::vector<float> prev, mixed, hidden, r, w, k, v, vmix, a, g,
-      kk, o, scratch;
+  struct Scratch {
+    std::vector<float> prev, mixed, hidden, r, w, k, v, vmix, a, g, kk, o,
+        scratch;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& prev = buffers.prev;
+  std::vector<float>& mixed = buffers.mixed;
+  std::vector<float>& hidden = buffers.hidden;
+  std::vector<float>& r = buffers.r;
+  std::vector<float>& w = buffers.w;
+  std::vector<float>& k = buffers.k;
+  std::vector<float>& v = buffers.v;
+  std::vector<float>& vmix = buffers.vmix;
+  std::vector<float>& a = buffers.a;
+  std::vector<float>& g = buffers.g;
+  std::vector<float>& kk = buffers.kk;
+  std::vector<float>& o = buffers.o;
+  std::vector<float>& scratch = buffers.scratch;
   prev.resize(n * d);
   mixed.resize(6 * n * d);
   r.resize(n * kd);
@@ -190,7 +209,13 @@ void Rwkv7ChannelMix::Forward(const float* x, absl::Span<const MixerRow> rows,
                               float* out) const {
   const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t d = shape_.d_model, ff = shape_.ff;
-  thread_local std::vector<float> prev, xk, hidden;
+  struct Scratch {
+    std::vector<float> prev, xk, hidden;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& prev = buffers.prev;
+  std::vector<float>& xk = buffers.xk;
+  std::vector<float>& hidden = buffers.hidden;
   prev.resize(n * d);
   xk.resize(n * d);
   hidden.resize(n * ff);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engines/ops/matmul.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 
@@ -42,7 +43,12 @@ Ffn Ffn::SwiGlu(int d, int ff, const float* w_gate, const float* w_up,
 }
 
 void Ffn::Forward(const float* x, int64_t rows, float* out) const {
-  thread_local std::vector<float> up, gate;
+  struct Scratch {
+    std::vector<float> up, gate;
+  };
+  Scratch& buffers = ops::ThreadScratch<Scratch>();
+  std::vector<float>& up = buffers.up;
+  std::vector<float>& gate = buffers.gate;
   up.resize(rows * ff_);
   if (kind_ == Kind::kGeluMlp) {
     ops::Linear(x, rows, d_, w_up_, ff_, up.data(), b_up_,

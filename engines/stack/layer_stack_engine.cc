@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "engines/ops/attention.h"
 #include "engines/ops/matmul.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/state/fixed_state.h"
 #include "engines/state/kv_block_table.h"
@@ -149,14 +150,21 @@ absl::StatusOr<std::unique_ptr<Session>> LayerStackEngine::Fork(
   return fork;
 }
 
+void LayerStackEngine::ReleaseScratch() const { ops::ReleaseThreadScratch(); }
+
 void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
                                absl::Span<const RowPlace> rows,
                                int64_t logit_rows, float* logits) const {
   const StackFrame& frame = stack_.frame;
   const int64_t r_count = static_cast<int64_t>(rows.size());
   const int d = frame.d_model;
-  thread_local std::vector<float> h, xn, mixed, ffn_in, ffn_out;
-  thread_local std::vector<MixerRow> mixer_rows;
+  ForwardScratch& scratch = ops::ThreadScratch<ForwardScratch>();
+  std::vector<float>& h = scratch.h;
+  std::vector<float>& xn = scratch.xn;
+  std::vector<float>& mixed = scratch.mixed;
+  std::vector<float>& ffn_in = scratch.ffn_in;
+  std::vector<float>& ffn_out = scratch.ffn_out;
+  std::vector<MixerRow>& mixer_rows = scratch.mixer_rows;
   h.resize(r_count * d);
   xn.resize(r_count * d);
   mixed.resize(r_count * d);
@@ -210,7 +218,7 @@ void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
 absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,
                                     absl::Span<const int32_t> tokens,
                                     float* logits) const {
-  thread_local std::vector<RowPlace> rows;
+  std::vector<RowPlace>& rows = ops::ThreadScratch<ForwardScratch>().rows;
   rows.clear();
   for (Session* s : sessions) {
     auto* session = static_cast<StackSession*>(s);
@@ -228,7 +236,7 @@ absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,
 absl::StatusOr<bool> LayerStackEngine::PrefillChunk(
     StackSession* session, absl::Span<const int32_t> tokens,
     float* logits) const {
-  thread_local std::vector<RowPlace> rows;
+  std::vector<RowPlace>& rows = ops::ThreadScratch<ForwardScratch>().rows;
   rows.clear();
   for (size_t i = 0; i < tokens.size(); ++i) {
     RowPlace& row = rows.emplace_back();

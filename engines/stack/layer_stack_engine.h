@@ -95,6 +95,9 @@ class LayerStackEngine final : public Engine {
   absl::Status Prefill(Session* session, absl::Span<const int32_t> tokens,
                        float* logits) const override;
   StepCost NextStepCost(const Session& session) const override;
+  // Frees the calling thread's forward scratch: this engine's ForwardScratch
+  // and its mixers' and FFNs' (every ops::ThreadScratch of the thread).
+  void ReleaseScratch() const override;
 
  private:
   class StackSession;
@@ -104,6 +107,14 @@ class LayerStackEngine final : public Engine {
     int64_t position;
     int64_t slot;
     int64_t held;
+  };
+  // Forward's buffers, one set per thread as an ops::ThreadScratch (Step and
+  // Prefill run on whichever thread calls them, concurrently for different
+  // sessions): each stays at the largest R met until ReleaseScratch.
+  struct ForwardScratch {
+    std::vector<float> h, xn, mixed, ffn_in, ffn_out;  // [R, d] each
+    std::vector<MixerRow> mixer_rows;                  // [R]
+    std::vector<RowPlace> rows;                        // Step/PrefillChunk
   };
   // Runs `tokens` of one session as one chunk of rows; false (nothing run)
   // when its KV policy cannot place them ahead.

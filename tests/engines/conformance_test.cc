@@ -2,7 +2,8 @@
 // checked on every registered family with each of its presets (shrunk to
 // d_model 32, vocab 96) and conformance knob sets — see conformance_cases.h.
 // This file: prefill = stepping, batched = alone, session isolation, exact
-// state bytes, step cost, pool release, fork, EngineInfo, thread safety.
+// state bytes, step cost, pool release, fork, EngineInfo, thread safety,
+// scratch release.
 // conformance_limits_test.cc: corner claims, budgets, bad knobs.
 #include <algorithm>
 #include <cstdint>
@@ -501,6 +502,34 @@ TEST_P(Conformance, ConcurrentStepsOnDistinctSessions) {
     }
   }
   EXPECT_EQ(engine_->pool().used_bytes(), 0);
+}
+
+// An idle scheduler calls ReleaseScratch between calls (docs/overload.md
+// "Memory given back"): calls right after it give the logits of calls that
+// reuse the grown scratch, and the state evolves the same.
+TEST_P(Conformance, ReleasingScratchBetweenCallsChangesNoLogits) {
+  const std::vector<int32_t> prompt = RandomTokens(70, vocab_, 81);
+  const std::vector<int32_t> more = RandomTokens(6, vocab_, 82);
+  std::unique_ptr<Session> kept = MustNewSession();
+  std::unique_ptr<Session> released = MustNewSession();
+  ASSERT_NE(kept, nullptr);
+  ASSERT_NE(released, nullptr);
+  std::vector<float> want(vocab_), got(vocab_);
+  CONF_ASSERT_OK(
+      PrefillChunked(*engine_, kept.get(), prompt, 1 << 30, want.data()));
+  engine_->ReleaseScratch();
+  CONF_ASSERT_OK(
+      PrefillChunked(*engine_, released.get(), prompt, 1 << 30, got.data()));
+  ASSERT_LE(RelativeDiff(got.data(), want.data(), vocab_), kIsolationTolerance)
+      << "prefill after ReleaseScratch";
+  for (size_t i = 0; i < more.size(); ++i) {
+    CONF_ASSERT_OK(StepOne(*engine_, kept.get(), more[i], want.data()));
+    engine_->ReleaseScratch();
+    CONF_ASSERT_OK(StepOne(*engine_, released.get(), more[i], got.data()));
+    ASSERT_LE(RelativeDiff(got.data(), want.data(), vocab_),
+              kIsolationTolerance)
+        << "step " << i << " after ReleaseScratch";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, Conformance,

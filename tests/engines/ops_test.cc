@@ -13,6 +13,7 @@
 #include "engines/ops/matmul.h"
 #include "engines/ops/rwkv_ops.h"
 #include "engines/ops/ssm.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 #include "engines/state/kv_block_pool.h"
@@ -420,6 +421,33 @@ TEST(RwkvOpsTest, GroupNormShiftMixAndSquaredRelu) {
   float act[3] = {-2, 0.5f, 3};
   SquaredRelu(act, 3);
   EXPECT_THAT(act, ::testing::ElementsAre(0.0f, 0.25f, 9.0f));
+}
+
+TEST(ThreadScratchTest, ReleaseFreesTheCallingThreadsBuffersOnly) {
+  struct Buffers {
+    std::vector<float> a, b;
+  };
+  Buffers& mine = ThreadScratch<Buffers>();
+  mine.a.resize(1 << 16);
+  mine.b.resize(1 << 12);
+  EXPECT_EQ(&ThreadScratch<Buffers>(), &mine);  // one per thread and type
+  size_t other_capacity = 0;
+  std::thread other([&] {
+    Buffers& theirs = ThreadScratch<Buffers>();
+    EXPECT_NE(&theirs, &mine);
+    theirs.a.resize(100);
+    ReleaseThreadScratch();
+    other_capacity = theirs.a.capacity();
+  });
+  other.join();
+  EXPECT_EQ(other_capacity, 0u);
+  EXPECT_GE(mine.a.capacity(), size_t{1} << 16);  // untouched by the other release
+
+  ReleaseThreadScratch();
+  EXPECT_EQ(mine.a.capacity(), 0u);
+  EXPECT_EQ(mine.b.capacity(), 0u);
+  mine.a.resize(8);  // usable again after a release
+  EXPECT_EQ(ThreadScratch<Buffers>().a.size(), 8u);
 }
 
 TEST(WorkCounterTest, EachKernelAddsItsFlopsOnItsThread) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -29,13 +30,18 @@ using testing::RecordingSink;
 using testing::SmallSpec;
 
 // Forwards to a real engine and logs every Prefill (its token count) and
-// Step (its batch size) in call order: the scheduler's steps, observable
-// without a clock.
+// Step (its batch size) in call order, and every ReleaseScratch apart: the
+// scheduler's steps, observable without a clock.
 class CallLogEngine final : public Engine {
  public:
   struct Call {
     bool prefill = false;
     int64_t n = 0;  // prompt tokens (prefill) or batch size (step)
+    std::thread::id thread;
+  };
+  struct Release {
+    size_t after_calls = 0;  // Step/Prefill calls logged before it
+    std::thread::id thread;
   };
   explicit CallLogEngine(std::unique_ptr<Engine> inner)
       : inner_(std::move(inner)) {}
@@ -47,12 +53,16 @@ class CallLogEngine final : public Engine {
   absl::Status Step(absl::Span<Session* const> sessions,
                     absl::Span<const int32_t> tokens,
                     float* logits) const override {
-    Log({.prefill = false, .n = static_cast<int64_t>(sessions.size())});
+    Log({.prefill = false,
+         .n = static_cast<int64_t>(sessions.size()),
+         .thread = {}});
     return inner_->Step(sessions, tokens, logits);
   }
   absl::Status Prefill(Session* session, absl::Span<const int32_t> tokens,
                        float* logits) const override {
-    Log({.prefill = true, .n = static_cast<int64_t>(tokens.size())});
+    Log({.prefill = true,
+         .n = static_cast<int64_t>(tokens.size()),
+         .thread = {}});
     return inner_->Prefill(session, tokens, logits);
   }
   StepCost NextStepCost(const Session& session) const override {
@@ -60,10 +70,22 @@ class CallLogEngine final : public Engine {
   }
   const KvBlockPool& pool() const override { return inner_->pool(); }
   const TensorMap& weights() const override { return inner_->weights(); }
+  void ReleaseScratch() const override {
+    {
+      absl::MutexLock lock(&mu_);
+      releases_.push_back(
+          {.after_calls = calls_.size(), .thread = std::this_thread::get_id()});
+    }
+    inner_->ReleaseScratch();
+  }
 
   std::vector<Call> calls() const {
     absl::MutexLock lock(&mu_);
     return calls_;
+  }
+  std::vector<Release> releases() const {
+    absl::MutexLock lock(&mu_);
+    return releases_;
   }
   int64_t prefilled_tokens() const {
     int64_t n = 0;
@@ -74,12 +96,14 @@ class CallLogEngine final : public Engine {
 
  private:
   void Log(Call call) const {
+    call.thread = std::this_thread::get_id();
     absl::MutexLock lock(&mu_);
     calls_.push_back(call);
   }
   std::unique_ptr<Engine> inner_;
   mutable absl::Mutex mu_;
   mutable std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<Release> releases_ ABSL_GUARDED_BY(mu_);
 };
 
 class SchedulerOverloadTest : public ::testing::Test {
@@ -139,6 +163,41 @@ TEST_F(SchedulerOverloadTest, ABurstWithinBudgetIsAdmittedWhole) {
   EXPECT_EQ(metrics_->limit_events(LimitEvent::kQueueFull).Value(), 0);
   EXPECT_EQ(metrics_->requests(Outcome::kRejected).Value(), 0);
   EXPECT_EQ(PoolUsed(), 0);
+}
+
+TEST_F(SchedulerOverloadTest, AnIdleLoopReleasesTheEngineScratchOnceAfterWork) {
+  Host(int64_t{64} << 20, {});
+  // Idle before any work (the loop wakes every second): nothing to release.
+  absl::SleepFor(absl::Milliseconds(1200));
+  EXPECT_TRUE(engine_->releases().empty());
+
+  auto sink = std::make_shared<RecordingSink>();
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 7, 9}, 4), sink);
+  ASSERT_TRUE(sink->WaitFinished());
+  ASSERT_TRUE(sink->status()->ok());
+  ASSERT_TRUE(testing::PollUntil([&] { return !engine_->releases().empty(); }));
+  const std::vector<CallLogEngine::Release> releases = engine_->releases();
+  const std::vector<CallLogEngine::Call> calls = engine_->calls();
+  ASSERT_EQ(releases.size(), 1u);
+  ASSERT_FALSE(calls.empty());
+  // After the turn's last engine call, on the thread that made it (the
+  // scratch is per thread).
+  EXPECT_EQ(releases[0].after_calls, calls.size());
+  EXPECT_EQ(releases[0].thread, calls.back().thread);
+
+  // Still idle with no new work: no second release (once per idle period).
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_EQ(engine_->releases().size(), 1u);
+
+  // Work after a release grows the scratch again and gives the same tokens.
+  auto again = std::make_shared<RecordingSink>();
+  scheduler_->SubmitGenerate({}, GenerateTurn({1, 7, 9}, 4), again);
+  ASSERT_TRUE(again->WaitFinished());
+  ASSERT_TRUE(again->status()->ok());
+  const std::vector<int32_t> expected =
+      DirectGreedy(engine_->inner(), {1, 7, 9}, 4);
+  EXPECT_THAT(Tokens(sink->tokens()), ElementsAreArray(expected));
+  EXPECT_THAT(Tokens(again->tokens()), ElementsAreArray(expected));
 }
 
 TEST_F(SchedulerOverloadTest, RunningCapQueuesAndOnlyTheQueueBeyondIsRefused) {
