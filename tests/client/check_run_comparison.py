@@ -39,6 +39,7 @@ EXPECTED_CORNERS = {
     "mamba2": "EC",
     "delta_net": "EC",
     "gated_deltanet": "EC",
+    "rwkv7": "EC",
     "hybrid_based": "EC",
     "hybrid_jamba": "R",
     "memory": "ER",
