@@ -10,7 +10,7 @@
 // engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
-//     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
+//     q, k, v = QkvBlock(l).ProjectNormed(norm(h))     [B, qk], [B, qk], [B, d]
 //     per session b, per head h (k̂ = k_h/|k_h|, q̂ = q_h/|q_h|):
 //       M_h = α·M_h(I − β k̂ k̂ᵀ) + β v_h k̂ᵀ               [d/H, qk/H]
 //       o_h = M_h q̂                                       [d/H]

@@ -9,7 +9,7 @@
 // W (efficient and compact); recall is the window's for recent facts and
 // the linear state's (capacity ~ d_φ) beyond it.
 //   per block l, per session:
-//     q, k, v = QkvBlock(l).Project(h)     q, k: [d | m], v: [d | d]
+//     q, k, v = QkvBlock(l).ProjectNormed(norm(h))  q, k: [d | m], v: [d | d]
 //     o_win = softmax attention of q[:d] over the last W (k[:d], v[:d])  [d]
 //     o_lin = S_lᵀφ(q[d:]) after S_l += φ(k[d:]) v[d:]ᵀ               [d]
 //     h += [o_win | o_lin] · Woᵀ = o_win·Wo_winᵀ + o_lin·Wo_linᵀ      [d]
@@ -21,7 +21,7 @@
 // delta rule or linear attention). Attention layers close each group: layer
 // l is attention when ⌊(l+1)·A/L⌋ > ⌊l·A/L⌋. State and compute grow like
 // A/L of full attention's; recall is full attention's when A > 0.
-//   per layer l:  q, k, v = QkvBlock(l).Project(h)            [B, d] each
+//   per layer l:  q, k, v = QkvBlock(l).ProjectNormed(norm(h))         [B, d] each
 //                 o = attention over all past (k, v)   or  recurrent read
 //                 h += o · Wo_lᵀ
 //

@@ -10,7 +10,7 @@
 // engines/common/circuit_stack.h):
 //   h = E[tokens]                                         [B, d]
 //   for each block l:
-//     q, k, v = QkvBlock(l).Project(h)        [B, qk], [B, qk], [B, d]
+//     q, k, v = QkvBlock(l).ProjectNormed(norm(h))     [B, qk], [B, qk], [B, d]
 //     per session b, per head h:
 //       S_h = γ·S_h + φ(k_h) v_hᵀ                         [d_φ, d/H]
 //       o_h = S_hᵀφ(q_h)   (normalised: / (φ(q_h)·z_h + ε), z_h = γz_h +
