@@ -29,12 +29,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "trilemma/v1/engine_info.pb.h"
 
 namespace trilemma {
 
 class KvBlockPool;
-class Tokenizer;
 
 // Analytic cost of one step of one session (multiply-add = 2 FLOPs).
 struct StepCost {

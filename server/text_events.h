@@ -13,7 +13,7 @@
 
 #include <optional>
 
-#include "engines/tokenizer/tokenizer.h"
+#include "engines/engine.h"
 #include "trilemma/v1/trilemma.pb.h"
 
 namespace trilemma {

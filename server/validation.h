@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engines/tokenizer/tokenizer.h"
+#include "engines/engine.h"
 #include "server/sequence.h"
 #include "trilemma/v1/engine_info.pb.h"
 #include "trilemma/v1/trilemma.pb.h"
