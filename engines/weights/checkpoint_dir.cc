@@ -29,6 +29,11 @@ std::string Join(const std::string& dir, const std::string& name) {
   return absl::StrCat(dir, "/", name);
 }
 
+std::string Basename(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 bool Exists(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0;
@@ -238,6 +243,16 @@ absl::Status CheckpointDir::CheckIndex(
   return absl::OkStatus();
 }
 
+absl::Status CheckpointDir::MissingTensor(const std::string& name) const {
+  // The checkpoint is there but incomplete for its architecture: a malformed
+  // argument, not a missing file (docs/checkpoints.md).
+  std::vector<std::string> files;
+  for (const auto& file : files_) files.push_back(Basename(file->path()));
+  return absl::InvalidArgumentError(
+      absl::StrCat(dir_, ": tensor '", name, "' is missing (not in ",
+                   absl::StrJoin(files, ", "), ")"));
+}
+
 absl::StatusOr<HfConfig> CheckpointDir::Config() const {
   return HfConfig::Parse(config_text_, Join(dir_, "config.json"));
 }
@@ -245,20 +260,14 @@ absl::StatusOr<HfConfig> CheckpointDir::Config() const {
 absl::StatusOr<std::vector<int64_t>> CheckpointDir::Shape(
     const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat(dir_, ": tensor '", name, "' is missing"));
-  }
+  if (it == tensors_.end()) return MissingTensor(name);
   return it->second.tensor->shape;
 }
 
 absl::StatusOr<const float*> CheckpointDir::Take(
     const std::string& name, const std::vector<int64_t>& shape) {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat(dir_, ": tensor '", name, "' is missing"));
-  }
+  if (it == tensors_.end()) return MissingTensor(name);
   Entry& entry = it->second;
   const SafetensorsTensor& t = *entry.tensor;
   // The dtype first: a tensor we cannot read at all is the deeper problem.

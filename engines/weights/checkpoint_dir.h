@@ -61,7 +61,7 @@ class CheckpointDir {
   absl::StatusOr<HfConfig> Config() const;
 
   bool Has(const std::string& name) const { return tensors_.contains(name); }
-  // NOT_FOUND "DIR: tensor 'X' is missing".
+  // INVALID_ARGUMENT "DIR: tensor 'X' is missing (not in FILE, ...)".
   absl::StatusOr<std::vector<int64_t>> Shape(const std::string& name) const;
 
   // The tensor as row-major f32 with exactly `shape`, and marks it taken.
@@ -69,7 +69,8 @@ class CheckpointDir {
   // copied once); F16 and BF16 are converted once (exactly: subnormals, inf,
   // nan and -0 kept). Taking a tensor again returns the same pointer; a
   // tensor with no elements gives a non-null pointer to nothing.
-  // NOT_FOUND "DIR: tensor 'X' is missing"; INVALID_ARGUMENT "FILE: tensor
+  // INVALID_ARGUMENT "DIR: tensor 'X' is missing (not in FILE, ...)",
+  // "FILE: tensor
   // 'X' has shape [a, b], expected [c, d]" or "FILE: tensor 'X' has dtype
   // I64; supported: F32, F16, BF16".
   absl::StatusOr<const float*> Take(const std::string& name,
@@ -101,6 +102,8 @@ class CheckpointDir {
       const std::string& index_path,
       const std::map<std::string, std::string>& weight_map,
       const std::map<std::string, const SafetensorsFile*>& shards);
+  // INVALID_ARGUMENT naming `name`, the directory and its weights files.
+  absl::Status MissingTensor(const std::string& name) const;
 
   std::string dir_;
   std::string config_text_;

@@ -265,10 +265,13 @@ TEST(CheckpointDirTake, ErrorsNameTensorAndFile) {
   ASSERT_NE(ckpt, nullptr);
 
   absl::StatusOr<const float*> missing = ckpt->Take("nope", {1});
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(missing.status().message(), dir + ": tensor 'nope' is missing");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(missing.status().message(),
+            dir + ": tensor 'nope' is missing (not in model.safetensors)");
+  EXPECT_EQ(ckpt->Shape("nope").status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ckpt->Shape("nope").status().message(),
-            dir + ": tensor 'nope' is missing");
+            dir + ": tensor 'nope' is missing (not in model.safetensors)");
 
   absl::StatusOr<const float*> shape = ckpt->Take("w", {3, 2});
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
