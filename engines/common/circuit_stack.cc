@@ -132,12 +132,13 @@ std::unique_ptr<Mixer> MakeQkvCircuitMixer(const TensorMap& weights, int layer,
                                            kv_dim);
 }
 
-std::unique_ptr<Engine> MakeCircuitStackEngine(v1::EngineInfo info,
-                                               TensorMap weights,
-                                               MixerStack mixers,
-                                               int64_t state_budget_bytes) {
-  auto shared = std::make_shared<const TensorMap>(std::move(weights));
-  const TensorMap& w = *shared;
+namespace {
+
+// Frame and blocks of a preset stack: tied codebook readout, a final RMSNorm
+// "norm_f", and per block an RMSNorm "layers.l.norm" before make_mixer's
+// mixer.
+LayerStack CodebookStack(const TensorMap& w, int layers,
+                         const PresetMixerFactory& make_mixer) {
   LayerStack stack;
   const Tensor& embed = w.Get("embed");
   stack.frame.vocab = static_cast<int>(embed.shape[0]);
@@ -149,19 +150,42 @@ std::unique_ptr<Engine> MakeCircuitStackEngine(v1::EngineInfo info,
                             .bias = nullptr,
                             .eps = kRmsNormEps,
                             .width = stack.frame.d_model};
-  for (size_t l = 0; l < mixers.mixers.size(); ++l) {
-    const int layer = static_cast<int>(l);
+  for (int layer = 0; layer < layers; ++layer) {
     StackBlock block;
-    auto mixer = MakeQkvCircuitMixer(w, layer, std::move(mixers.mixers[l]),
-                                     mixers.kv_dim);
     block.norm = {.kind = Norm::Kind::kRms,
                   .weight = w.Data(LayerTensor(layer, "norm")),
                   .bias = nullptr,
                   .eps = kRmsNormEps,
                   .width = stack.frame.d_model};
-    block.mixer = std::move(mixer);
+    block.mixer = make_mixer(w, layer);
     stack.blocks.push_back(std::move(block));
   }
+  return stack;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> MakePresetStackEngine(
+    v1::EngineInfo info, TensorMap weights, int layers,
+    const PresetMixerFactory& make_mixer, int64_t state_budget_bytes) {
+  auto shared = std::make_shared<const TensorMap>(std::move(weights));
+  LayerStack stack = CodebookStack(*shared, layers, make_mixer);
+  return std::make_unique<LayerStackEngine>(
+      std::move(info), std::move(shared), std::move(stack), state_budget_bytes);
+}
+
+std::unique_ptr<Engine> MakeCircuitStackEngine(v1::EngineInfo info,
+                                               TensorMap weights,
+                                               MixerStack mixers,
+                                               int64_t state_budget_bytes) {
+  auto shared = std::make_shared<const TensorMap>(std::move(weights));
+  const int kv_dim = mixers.kv_dim;
+  LayerStack stack =
+      CodebookStack(*shared, static_cast<int>(mixers.mixers.size()),
+                    [&](const TensorMap& w, int layer) {
+                      return MakeQkvCircuitMixer(
+                          w, layer, std::move(mixers.mixers[layer]), kv_dim);
+                    });
   stack.kv = std::move(mixers.kv);
   stack.block_tokens = info.block_tokens() > 0 ? info.block_tokens() : 16;
   return std::make_unique<LayerStackEngine>(

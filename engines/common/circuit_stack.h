@@ -20,6 +20,7 @@
 #define TRILEMMA_ENGINES_COMMON_CIRCUIT_STACK_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -56,6 +57,24 @@ MixerStack SoftmaxKvStack(int layers, int heads, int head_dim, KvPolicySpec kv);
 std::unique_ptr<Mixer> MakeQkvCircuitMixer(const TensorMap& weights, int layer,
                                            std::unique_ptr<TokenMixer> core,
                                            int kv_dim);
+
+// Builds block `layer`'s mixer from the engine's weights (which outlive it).
+using PresetMixerFactory =
+    std::function<std::unique_ptr<Mixer>(const TensorMap& weights, int layer)>;
+
+// A preset engine on the codebook frame whose block l is RmsNorm(h,
+// layers.l.norm) followed by make_mixer(weights, l), for l in [0, layers):
+// the families whose mixer is not a QkvBlock (Mamba, Mamba-2, Gated
+// DeltaNet). `info` as for MakeCircuitStackEngine. No KV.
+//
+// Example:
+//   return MakePresetStackEngine(
+//       std::move(info), std::move(weights), common.depth,
+//       [&](const TensorMap& w, int l) { return MakeMyMixer(w, l, shape); },
+//       spec.state_budget_bytes);
+std::unique_ptr<Engine> MakePresetStackEngine(
+    v1::EngineInfo info, TensorMap weights, int layers,
+    const PresetMixerFactory& make_mixer, int64_t state_budget_bytes);
 
 // The engine: frame tensors "embed" / "norm_f" and QkvBlock tensors of
 // layers 0..L-1 in `weights`; info complete but for the state fields (the

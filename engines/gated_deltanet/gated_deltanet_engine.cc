@@ -35,12 +35,13 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/lm_frame.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/gated_deltanet/gated_deltanet_mixer.h"
 #include "engines/registry.h"
-#include "engines/stack/layer_stack_engine.h"
+#include "engines/stack/mixer.h"
 
 namespace trilemma {
 namespace {
@@ -131,52 +132,33 @@ void FillCircuitBlock(const GdnPreset& p, bool zero_output, int l,
   for (int i = 1; i < d; ++i) t("o_proj")[int64_t{i} * kd + i - 1] = gain;
 }
 
-LayerStack GdnStack(const TensorMap& w, const GdnPreset& p, int layers) {
-  LayerStack stack;
-  const Tensor& embed = w.Get("embed");
-  stack.frame = {.d_model = p.d,
-                 .vocab = static_cast<int>(embed.shape[0]),
-                 .embed = embed.ptr(),
-                 .final_norm = {.kind = Norm::Kind::kRms,
-                                .weight = w.Data("norm_f"),
-                                .bias = nullptr,
-                                .eps = kRmsNormEps,
-                                .width = p.d},
-                 .readout = embed.ptr()};
-  for (int l = 0; l < layers; ++l) {
-    auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
-    StackBlock block;
-    block.norm = {.kind = Norm::Kind::kRms,
-                  .weight = t("norm"),
-                  .bias = nullptr,
-                  .eps = kRmsNormEps,
-                  .width = p.d};
-    block.mixer = std::make_unique<GatedDeltaNetMixer>(
-        GatedDeltaNetMixer::Config{.d_model = p.d,
-                                   .heads = p.heads,
-                                   .v_heads = p.heads,
-                                   .head_k_dim = p.dh,
-                                   .head_v_dim = p.dh,
-                                   .conv = p.conv,
-                                   .gate = true,
-                                   .neg_eigval = false,
-                                   .norm_eps = kRmsNormEps},
-        GatedDeltaNetMixer::Weights{.q_proj = t("q_proj"),
-                                    .k_proj = t("k_proj"),
-                                    .v_proj = t("v_proj"),
-                                    .a_proj = t("a_proj"),
-                                    .b_proj = t("b_proj"),
-                                    .g_proj = t("g_proj"),
-                                    .a_log = t("A_log"),
-                                    .dt_bias = t("dt_bias"),
-                                    .q_conv = t("q_conv"),
-                                    .k_conv = t("k_conv"),
-                                    .v_conv = t("v_conv"),
-                                    .o_norm = t("o_norm"),
-                                    .o_proj = t("o_proj")});
-    stack.blocks.push_back(std::move(block));
-  }
-  return stack;
+// Block l's mixer over the preset's tensors (gated_deltanet_mixer.h has
+// its equations).
+std::unique_ptr<Mixer> GdnMixer(const TensorMap& w, int l, const GdnPreset& p) {
+  auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
+  return std::make_unique<GatedDeltaNetMixer>(
+      GatedDeltaNetMixer::Config{.d_model = p.d,
+                                 .heads = p.heads,
+                                 .v_heads = p.heads,
+                                 .head_k_dim = p.dh,
+                                 .head_v_dim = p.dh,
+                                 .conv = p.conv,
+                                 .gate = true,
+                                 .neg_eigval = false,
+                                 .norm_eps = kRmsNormEps},
+      GatedDeltaNetMixer::Weights{.q_proj = t("q_proj"),
+                                  .k_proj = t("k_proj"),
+                                  .v_proj = t("v_proj"),
+                                  .a_proj = t("a_proj"),
+                                  .b_proj = t("b_proj"),
+                                  .g_proj = t("g_proj"),
+                                  .a_log = t("A_log"),
+                                  .dt_bias = t("dt_bias"),
+                                  .q_conv = t("q_conv"),
+                                  .k_conv = t("k_conv"),
+                                  .v_conv = t("v_conv"),
+                                  .o_norm = t("o_norm"),
+                                  .o_proj = t("o_proj")});
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateGatedDeltaNetEngine(
@@ -232,11 +214,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateGatedDeltaNetEngine(
       "2*V*d  (dk = d/H; flat in n)");
   info.set_state_formula("L*(3*d*(K-1) + H*dk*dk)*4  (constant)");
   knobs.RecordIn(&info);
-  auto shared = std::make_shared<const TensorMap>(std::move(weights));
-  LayerStack stack = GdnStack(*shared, p, common.depth);
-  return std::make_unique<LayerStackEngine>(std::move(info), std::move(shared),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakePresetStackEngine(
+      std::move(info), std::move(weights), common.depth,
+      [&](const TensorMap& w, int l) { return GdnMixer(w, l, p); },
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

@@ -15,57 +15,38 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/lm_frame.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/mamba/mamba_preset.h"
 #include "engines/mamba/selective_ssm_mixer.h"
 #include "engines/registry.h"
-#include "engines/stack/layer_stack_engine.h"
+#include "engines/stack/mixer.h"
 
 namespace trilemma {
 namespace {
 
-// The preset's tensors as the layer stack's Mamba blocks: RMSNorm, then
-// SelectiveSsmMixer (its header has the block's equations).
-LayerStack MambaStack(const TensorMap& w, const MambaShape& shape) {
-  LayerStack stack;
-  const Tensor& embed = w.Get("embed");
-  stack.frame = {.d_model = shape.d_model,
-                 .vocab = static_cast<int>(embed.shape[0]),
-                 .embed = embed.ptr(),
-                 .final_norm = {.kind = Norm::Kind::kRms,
-                                .weight = w.Data("norm_f"),
-                                .bias = nullptr,
-                                .eps = kRmsNormEps,
-                                .width = shape.d_model},
-                 .readout = embed.ptr()};
-  for (int l = 0; l < shape.layers; ++l) {
-    auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
-    StackBlock block;
-    block.norm = {.kind = Norm::Kind::kRms,
-                  .weight = t("norm"),
-                  .bias = nullptr,
-                  .eps = kRmsNormEps,
-                  .width = shape.d_model};
-    block.mixer = std::make_unique<SelectiveSsmMixer>(
-        SelectiveSsmMixer::Config{.d_model = shape.d_model,
-                                  .d_inner = shape.d_inner,
-                                  .state = shape.state_dim,
-                                  .dt_rank = shape.dt_rank,
-                                  .conv = shape.conv_kernel},
-        SelectiveSsmMixer::Weights{.in_proj = t("in_proj"),
-                                   .conv = t("conv_w"),
-                                   .conv_bias = t("conv_b"),
-                                   .x_proj = t("x_proj"),
-                                   .dt_proj = t("dt_proj"),
-                                   .dt_bias = t("dt_bias"),
-                                   .a_log = t("A_log"),
-                                   .d_skip = t("D"),
-                                   .out_proj = t("out_proj")});
-    stack.blocks.push_back(std::move(block));
-  }
-  return stack;
+// Block l's mixer over the preset's tensors (the stack puts an RMSNorm
+// before it; selective_ssm_mixer.h has the block's equations).
+std::unique_ptr<Mixer> MambaBlockMixer(const TensorMap& w, int l,
+                                       const MambaShape& shape) {
+  auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
+  return std::make_unique<SelectiveSsmMixer>(
+      SelectiveSsmMixer::Config{.d_model = shape.d_model,
+                                .d_inner = shape.d_inner,
+                                .state = shape.state_dim,
+                                .dt_rank = shape.dt_rank,
+                                .conv = shape.conv_kernel},
+      SelectiveSsmMixer::Weights{.in_proj = t("in_proj"),
+                                 .conv = t("conv_w"),
+                                 .conv_bias = t("conv_b"),
+                                 .x_proj = t("x_proj"),
+                                 .dt_proj = t("dt_proj"),
+                                 .dt_bias = t("dt_bias"),
+                                 .a_log = t("A_log"),
+                                 .d_skip = t("D"),
+                                 .out_proj = t("out_proj")});
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateMambaEngine(
@@ -99,11 +80,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMambaEngine(
       "2*V*d  (di = expand*d; flat in n)");
   info.set_state_formula("L*di*(K-1 + N)*4  (constant)");
   knobs.RecordIn(&info);
-  auto shared = std::make_shared<const TensorMap>(std::move(weights));
-  LayerStack stack = MambaStack(*shared, shape);
-  return std::make_unique<LayerStackEngine>(std::move(info), std::move(shared),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakePresetStackEngine(
+      std::move(info), std::move(weights), shape.layers,
+      [&](const TensorMap& w, int l) { return MambaBlockMixer(w, l, shape); },
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{

@@ -42,12 +42,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engines/common/circuit_stack.h"
 #include "engines/common/lm_frame.h"
 #include "engines/common/qkv_block.h"
 #include "engines/common/softmax_preset.h"
 #include "engines/mamba2/mamba2_mixer.h"
 #include "engines/registry.h"
-#include "engines/stack/layer_stack_engine.h"
+#include "engines/stack/mixer.h"
 
 namespace trilemma {
 namespace {
@@ -133,47 +134,29 @@ void FillCircuitBlock(const Mamba2Preset& p, const std::vector<float>& jl,
   for (int i = 1; i < d; ++i) t("out_proj")[int64_t{i} * di + i] = gain;
 }
 
-LayerStack Mamba2Stack(const TensorMap& w, const Mamba2Preset& p, int layers) {
-  LayerStack stack;
-  const Tensor& embed = w.Get("embed");
-  stack.frame = {.d_model = p.d,
-                 .vocab = static_cast<int>(embed.shape[0]),
-                 .embed = embed.ptr(),
-                 .final_norm = {.kind = Norm::Kind::kRms,
-                                .weight = w.Data("norm_f"),
-                                .bias = nullptr,
-                                .eps = kRmsNormEps,
-                                .width = p.d},
-                 .readout = embed.ptr()};
-  for (int l = 0; l < layers; ++l) {
-    auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
-    StackBlock block;
-    block.norm = {.kind = Norm::Kind::kRms,
-                  .weight = t("norm"),
-                  .bias = nullptr,
-                  .eps = kRmsNormEps,
-                  .width = p.d};
-    block.mixer = std::make_unique<Mamba2Mixer>(
-        Mamba2Mixer::Config{.d_model = p.d,
-                            .d_inner = p.di,
-                            .heads = p.heads,
-                            .head_dim = p.head_dim,
-                            .state = p.n,
-                            .groups = 1,
-                            .conv = p.conv,
-                            .rms_norm = true,
-                            .norm_eps = kRmsNormEps},
-        Mamba2Mixer::Weights{.in_proj = t("in_proj"),
-                             .conv = t("conv_w"),
-                             .conv_bias = t("conv_b"),
-                             .dt_bias = t("dt_bias"),
-                             .a_log = t("A_log"),
-                             .d_skip = t("D"),
-                             .norm = t("gated_norm"),
-                             .out_proj = t("out_proj")});
-    stack.blocks.push_back(std::move(block));
-  }
-  return stack;
+// Block l's mixer over the preset's tensors (mamba2_mixer.h has its
+// equations).
+std::unique_ptr<Mixer> Mamba2BlockMixer(const TensorMap& w, int l,
+                                        const Mamba2Preset& p) {
+  auto t = [&](const char* name) { return w.Data(LayerTensor(l, name)); };
+  return std::make_unique<Mamba2Mixer>(
+      Mamba2Mixer::Config{.d_model = p.d,
+                          .d_inner = p.di,
+                          .heads = p.heads,
+                          .head_dim = p.head_dim,
+                          .state = p.n,
+                          .groups = 1,
+                          .conv = p.conv,
+                          .rms_norm = true,
+                          .norm_eps = kRmsNormEps},
+      Mamba2Mixer::Weights{.in_proj = t("in_proj"),
+                           .conv = t("conv_w"),
+                           .conv_bias = t("conv_b"),
+                           .dt_bias = t("dt_bias"),
+                           .a_log = t("A_log"),
+                           .d_skip = t("D"),
+                           .norm = t("gated_norm"),
+                           .out_proj = t("out_proj")});
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateMamba2Engine(
@@ -242,11 +225,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateMamba2Engine(
       "2*di*d) + 2*V*d  (di = expand*d, H = di/P; flat in n)");
   info.set_state_formula("L*((K-1)*(di + 2N) + di*N)*4  (constant)");
   knobs.RecordIn(&info);
-  auto shared = std::make_shared<const TensorMap>(std::move(weights));
-  LayerStack stack = Mamba2Stack(*shared, p, common.depth);
-  return std::make_unique<LayerStackEngine>(std::move(info), std::move(shared),
-                                            std::move(stack),
-                                            spec.state_budget_bytes);
+  return MakePresetStackEngine(
+      std::move(info), std::move(weights), common.depth,
+      [&](const TensorMap& w, int l) { return Mamba2BlockMixer(w, l, p); },
+      spec.state_budget_bytes);
 }
 
 TRILEMMA_REGISTER_ENGINE_FAMILY(EngineFamily{
