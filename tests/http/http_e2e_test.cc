@@ -228,7 +228,8 @@ TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
   }
   EXPECT_EQ(m.active_sessions.Value(), 0);
   EXPECT_EQ(m.model_state_bytes.Value(), 0);
-  EXPECT_GE(m.requests(Outcome::kCancelled).Value(), 1);
+  EXPECT_GE(m.requests(Outcome::kCancelled, Protocol::kHttp).Value(), 1);
+  EXPECT_EQ(m.requests(Outcome::kCancelled, Protocol::kGrpc).Value(), 0);
 
   http_->BeginDrain();
   httplib::Result draining = Post({{"model", "attention"}, {"prompt", {1}}});
