@@ -26,7 +26,7 @@ constexpr absl::string_view kRetryAfterPayload =
 }  // namespace
 
 absl::string_view QuotaOfStatus(const absl::Status& status) {
-  std::optional<absl::Cord> name = status.GetPayload(kQuotaPayload);
+  auto name = status.GetPayload(kQuotaPayload);
   if (!name.has_value()) return "";
   for (size_t i = 0; i < static_cast<size_t>(Quota::kCount); ++i) {
     // The static name, so the view outlives `status`.
@@ -38,7 +38,7 @@ absl::string_view QuotaOfStatus(const absl::Status& status) {
 }
 
 std::optional<double> RetryAfterSecondsOfStatus(const absl::Status& status) {
-  std::optional<absl::Cord> text = status.GetPayload(kRetryAfterPayload);
+  auto text = status.GetPayload(kRetryAfterPayload);
   double seconds = 0;
   if (!text.has_value() || !absl::SimpleAtod(text->Flatten(), &seconds)) {
     return std::nullopt;

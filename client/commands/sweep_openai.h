@@ -7,8 +7,10 @@
 //   $ trilemma --target=http://127.0.0.1:8000 sweep --api=openai
 //       --model=attention,mamba --pairs=8,64 --contexts=0,1024 --out=/tmp/r
 //   $ trilemma --target=127.0.0.1:50051 sweep --engines=attention
-//       --openai_targets=http://10.0.0.5:8000=meta-llama/Llama-3.2-1B
-//       --sweep_workload=phonebook --pairs=16,64,256 --out=/tmp/r
+//       --openai_targets=http://127.0.0.1:8000=attention --out=/tmp/r
+//   $ trilemma --target=http://10.0.0.5:8000 sweep --api=openai
+//       --model=meta-llama/Llama-3.2-1B --sweep_workload=phonebook
+//       --pairs=16,64,256 --out=/tmp/r
 //
 // Every OpenAI model is one engine of the report, named "MODEL@HOST:PORT"
 // (family: ours from /v1/models' extension, else "openai"), so our engines

@@ -152,7 +152,8 @@ HttpError MakeHttpError(int http_status, absl::string_view type,
   json error = {{"message", std::string(message)}, {"type", std::string(type)}};
   error["param"] = param.empty() ? json(nullptr) : json(std::string(param));
   error["code"] = code.empty() ? json(nullptr) : json(std::string(code));
-  return HttpError{http_status, json{{"error", std::move(error)}}};
+  return HttpError{http_status, json{{"error", std::move(error)}},
+                   std::nullopt};
 }
 
 HttpError HttpErrorFor(const absl::Status& status) {
