@@ -13,7 +13,7 @@
 //       --pairs=16,64,256 --out=/tmp/r
 //
 // Every OpenAI model is one engine of the report, named "MODEL@HOST:PORT"
-// (family: ours from /v1/models' extension, else "openai"), so our engines
+// (family "openai"), so our engines
 // over gRPC, our engines over HTTP and another server's models sit side by
 // side in every table and chart. Workloads (--sweep_workload):
 //

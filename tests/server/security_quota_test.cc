@@ -234,12 +234,6 @@ TEST_F(QuotaServerTest, TokensPerSecondRefusesGenerateAndSessionTurns) {
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.status.error_message(),
               HasSubstr("tokens_per_second_per_client: client 'alice'"));
-  EXPECT_EQ(QuotaOfStatus(refused), "tokens_per_second_per_client");
-  // 20 tokens of debt at 1000/s: above zero again in about 21 ms.
-  const std::optional<double> retry = RetryAfterSecondsOfStatus(refused);
-  ASSERT_TRUE(retry.has_value());
-  EXPECT_GT(*retry, 0.015);
-  EXPECT_LT(*retry, 0.022);
 
   auto bob = Client(kBobToken);
   SessionClient session(*bob);
