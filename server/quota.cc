@@ -76,7 +76,7 @@ struct CallQuota::Shared {
   }
 
   // `retry_after`: seconds until a retry can pass, when known.
-  absl::Status Reject(Quota quota, std::string message,
+  absl::Status Reject(Quota quota, const std::string& message,
                       std::optional<double> retry_after = std::nullopt) {
     if (prometheus::Counter* c = rejections[static_cast<size_t>(quota)]) {
       c->Increment();

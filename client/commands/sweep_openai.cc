@@ -50,7 +50,7 @@ std::string HostPort(const std::string& base_url) {
   if (!absl::ConsumePrefix(&rest, "https://")) {
     absl::ConsumePrefix(&rest, "http://");
   }
-  return std::string(rest);
+  return std::string{rest};
 }
 
 absl::StatusOr<SweepWorkload> ParseSweepWorkload(absl::string_view name) {
@@ -187,7 +187,7 @@ absl::StatusOr<OpenAiSweepOptions> OpenAiSweepOptionsFromFlags(
     for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_model),
                                                  ',', absl::SkipWhitespace())) {
       options.models.push_back(
-          {*target, std::string(absl::StripAsciiWhitespace(name))});
+          {*target, std::string{absl::StripAsciiWhitespace(name)}});
     }
     if (options.models.empty()) {
       return absl::InvalidArgumentError(
@@ -214,7 +214,7 @@ absl::StatusOr<OpenAiSweepOptions> OpenAiSweepOptionsFromFlags(
       return absl::InvalidArgumentError(absl::StrCat(
           "--openai_targets: '", entry, "': ", target.status().message()));
     }
-    options.models.push_back({*target, std::string(entry.substr(eq + 1))});
+    options.models.push_back({*target, std::string{entry.substr(eq + 1)}});
   }
   return options;
 }

@@ -43,7 +43,7 @@ absl::StatusOr<PrecompiledCharsMap> PrecompiledCharsMap::Parse(
     map.units_[i] = uint32_t{u[0]} | (uint32_t{u[1]} << 8) |
                     (uint32_t{u[2]} << 16) | (uint32_t{u[3]} << 24);
   }
-  map.normalized_ = std::string(blob.substr(4 + trie_bytes));
+  map.normalized_ = std::string{blob.substr(4 + trie_bytes)};
   if (map.normalized_.empty() || map.normalized_.back() != '\0') {
     return broken("the normalized strings do not end with '\\0'");
   }

@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
+#include "absl/strings/numbers.h"
 
 namespace trilemma {
 namespace {
@@ -23,8 +23,7 @@ bool Endpoint(const sockaddr_storage& addr, socklen_t len, std::string* host,
     return false;
   }
   *host = name;
-  *port = std::atoi(service);
-  return true;
+  return absl::SimpleAtoi(service, port);
 }
 
 bool Matches(int fd, const std::string& local_addr, int local_port,
@@ -55,12 +54,10 @@ int FindConnectionSocket(const std::string& local_addr, int local_port,
   const int own = dirfd(dir);
   int found = -1;
   while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == own) continue;
-    if (Matches(static_cast<int>(fd), local_addr, local_port, remote_addr,
-                remote_port)) {
-      found = static_cast<int>(fd);
+    int fd = -1;
+    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == own) continue;
+    if (Matches(fd, local_addr, local_port, remote_addr, remote_port)) {
+      found = fd;
       break;
     }
   }
