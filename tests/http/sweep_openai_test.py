@@ -9,9 +9,12 @@ Starts trilemma-server (gRPC + --http_listen, ports 0) and checks:
   2. `sweep --api=openai --model=...` alone writes the same rows;
   3. a text workload (phonebook) on a tokenizer-less gRPC engine records
      why in each row instead of failing the run, and bad flags are refused
-     naming the flag.
+     naming the flag;
+  4. with a checkpoint directory that has a tokenizer (tests/checkpoints'
+     llama_text), passkey and phonebook cells are measured from text: every
+     query answered, context tokens growing with the filler / entries.
 
-  tests/http/sweep_openai_test.py build/bin/trilemma-server build/bin/trilemma
+  tests/http/sweep_openai_test.py build/bin/trilemma-server build/bin/trilemma [CHECKPOINT_DIR]
 """
 import csv
 import os
@@ -25,11 +28,13 @@ GRID = ["--pairs=4,32", "--contexts=0,48", "--queries=6", "--seed=7",
         "--parallel=2"]
 
 
-def start_server(server):
+def start_server(server, checkpoint=None):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    extra = [f"--checkpoint=llama={checkpoint}"] if checkpoint else []
+    engines = ENGINES + (",llama" if checkpoint else "")
     proc = subprocess.Popen(
         [server, "--listen=127.0.0.1:0", "--metrics_listen=",
-         "--http_listen=127.0.0.1:0", f"--engines={ENGINES}"],
+         "--http_listen=127.0.0.1:0", f"--engines={engines}", *extra],
         stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     grpc = re.search(r"grpc=(\S+)", line)
@@ -62,7 +67,8 @@ def cells(rows, engine):
 
 def main():
     server, client = sys.argv[1], sys.argv[2]
-    proc, grpc, http = start_server(server)
+    checkpoint = sys.argv[3] if len(sys.argv) > 3 else None
+    proc, grpc, http = start_server(server, checkpoint)
     failures = []
     try:
         # 1. gRPC engines and the same engines over HTTP in one report.
@@ -126,6 +132,25 @@ def main():
             run, _ = sweep(client, bad, expect_ok=False)
             if run.returncode == 0 or flag not in run.stderr:
                 failures.append(f"{bad}: rc {run.returncode}, {run.stderr!r}")
+
+        # 4. Text workloads on a model with a tokenizer.
+        if checkpoint:
+            for workload, grid, axis in (
+                    ("passkey", ["--contexts=40,160"], "filler"),
+                    ("phonebook", ["--pairs=2,16"], "pairs")):
+                run, rows = sweep(client, [f"--target=http://{http}",
+                                           "--api=openai", "--model=llama",
+                                           f"--sweep_workload={workload}",
+                                           "--queries=3", *grid])
+                if len(rows) != 2 or any(r["error"] or r["queries"] != "3"
+                                         for r in rows):
+                    failures.append(f"{workload} rows: {rows}")
+                    continue
+                rows.sort(key=lambda r: int(r[axis]))
+                if not (int(rows[0]["context_tokens"]) <
+                        int(rows[1]["context_tokens"])):
+                    failures.append(f"{workload}: context does not grow with "
+                                    f"{axis}: {rows}")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
