@@ -31,7 +31,7 @@ GenerateReactor::GenerateReactor(const v1::GenerateRequest& request,
   absl::StatusOr<TurnRequest> turn = TurnFromGenerateRequest(
       request, hosted->engine->info(), hosted->engine->tokenizer());
   if (!turn.ok()) {
-    hosted->metrics->requests(Outcome::kInvalid).Increment();
+    hosted->metrics->requests(Outcome::kInvalid, Protocol::kGrpc).Increment();
     stream_->Finish(turn.status());
     return;
   }

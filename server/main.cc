@@ -340,6 +340,7 @@ int main(int argc, char** argv) {
     http_options.tls_cert_file = options.tls.cert_file;
     http_options.tls_key_file = options.tls.key_file;
     http_options.auth_tokens_file = options.auth_tokens_file;
+    http_options.quotas = (*server)->quotas();
     absl::StatusOr<std::unique_ptr<trilemma::HttpServer>> started =
         trilemma::HttpServer::Start(http_options, &(*server)->host(),
                                     (*server)->metrics().registry().get());

@@ -93,8 +93,9 @@ struct ServerMetrics::Families {
   explicit Families(prometheus::Registry& r)
       : requests(prometheus::BuildCounter()
                      .Name(kRequests)
-                     .Help("Generate calls and Session turns by how they "
-                           "ended (refused Session opens count too).")
+                     .Help("Generate calls, Session turns and HTTP "
+                           "completions by how they ended and the protocol "
+                           "they came by (refused Session opens count too).")
                      .Register(r)),
         prompt_tokens(prometheus::BuildCounter()
                           .Name(kPromptTokens)
@@ -282,9 +283,13 @@ EngineMetrics& ServerMetrics::ForEngine(const v1::EngineInfo& info) {
       .request_duration_seconds =
           f.request_duration.Add(engine, SecondsBuckets()),
   });
-  for (size_t i = 0; i < static_cast<size_t>(Outcome::kCount); ++i) {
-    slot->requests_by_outcome[i] =
-        &f.requests.Add(with("outcome", OutcomeName(static_cast<Outcome>(i))));
+  for (size_t p = 0; p < static_cast<size_t>(Protocol::kCount); ++p) {
+    for (size_t i = 0; i < static_cast<size_t>(Outcome::kCount); ++i) {
+      prometheus::Labels labels =
+          with("outcome", OutcomeName(static_cast<Outcome>(i)));
+      labels.emplace("protocol", ProtocolName(static_cast<Protocol>(p)));
+      slot->requests_by_outcome[p][i] = &f.requests.Add(labels);
+    }
   }
   for (size_t i = 0; i < static_cast<size_t>(LimitEvent::kCount); ++i) {
     slot->limit_events_by_kind[i] = &f.limit_events.Add(

@@ -11,7 +11,7 @@
 // Example:
 //   ServerMetrics metrics;
 //   EngineMetrics& m = metrics.ForEngine(engine->info());
-//   m.requests(Outcome::kLength).Increment();
+//   m.requests(Outcome::kLength, Protocol::kGrpc).Increment();
 //   m.step_duration_seconds.Observe(0.002);
 //   auto exposer = MetricsExposer::Start("127.0.0.1:9464", metrics.registry());
 //
@@ -38,12 +38,14 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/protocol.h"
 #include "trilemma/v1/engine_info.pb.h"
 
 namespace trilemma {
 
 // How a request (a Generate call or one Session turn/open) ended; the
-// `outcome` label of trilemma_requests_total.
+// `outcome` label of trilemma_requests_total (its `protocol` label is
+// server/protocol.h).
 enum class Outcome {
   kLength,        // max_new_tokens generated
   kStateLimit,    // max_state_bytes or the engine's budget
@@ -73,14 +75,16 @@ absl::string_view LimitEventName(LimitEvent limit);
 
 // One engine's resolved metric children.
 struct EngineMetrics {
-  prometheus::Counter& requests(Outcome o) {
-    return *requests_by_outcome[static_cast<size_t>(o)];
+  prometheus::Counter& requests(Outcome o, Protocol p) {
+    return *requests_by_outcome[static_cast<size_t>(p)][static_cast<size_t>(o)];
   }
   prometheus::Counter& limit_events(LimitEvent l) {
     return *limit_events_by_kind[static_cast<size_t>(l)];
   }
 
-  std::array<prometheus::Counter*, static_cast<size_t>(Outcome::kCount)>
+  std::array<
+      std::array<prometheus::Counter*, static_cast<size_t>(Outcome::kCount)>,
+      static_cast<size_t>(Protocol::kCount)>
       requests_by_outcome{};
   std::array<prometheus::Counter*, static_cast<size_t>(LimitEvent::kCount)>
       limit_events_by_kind{};

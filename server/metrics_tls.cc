@@ -42,7 +42,7 @@ FileStamp StampOf(const std::string& path) {
           int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-absl::Status BadFile(const char* flag, const std::string& path,
+absl::Status BadFile(const std::string& flag, const std::string& path,
                      const std::string& why) {
   return absl::InvalidArgumentError(
       absl::StrCat(flag, ": '", path, "' ", why, OpenSslError()));
@@ -69,21 +69,24 @@ struct MetricsTls::Stamps {
   bool operator==(const Stamps&) const = default;
 };
 
-MetricsTls::MetricsTls(TlsOptions files) : files_(std::move(files)) {}
+MetricsTls::MetricsTls(TlsOptions files, absl::string_view flag_prefix,
+                       absl::string_view port)
+    : files_(std::move(files)), flag_prefix_(flag_prefix), port_(port) {}
 MetricsTls::~MetricsTls() = default;
 
 absl::StatusOr<std::unique_ptr<MetricsTls>> MetricsTls::Load(
-    const TlsOptions& files) {
+    const TlsOptions& files, absl::string_view flag_prefix,
+    absl::string_view port) {
   if (files.cert_file.empty() != files.key_file.empty()) {
     return absl::InvalidArgumentError(
-        "metrics_tls_cert_file and metrics_tls_key_file go together: set both "
-        "or neither");
+        absl::StrCat(flag_prefix, "_cert_file and ", flag_prefix,
+                     "_key_file go together: set both or neither"));
   }
   if (files.cert_file.empty()) {
     return absl::InvalidArgumentError(
-        "metrics_tls_cert_file: needed for TLS on /metrics");
+        absl::StrCat(flag_prefix, "_cert_file: needed for TLS on ", port));
   }
-  std::unique_ptr<MetricsTls> tls(new MetricsTls(files));
+  std::unique_ptr<MetricsTls> tls(new MetricsTls(files, flag_prefix, port));
   Stamps stamps{StampOf(files.cert_file), StampOf(files.key_file),
                 StampOf(files.client_ca_file)};
   absl::StatusOr<std::unique_ptr<Loaded>> loaded = tls->ReadFiles();
@@ -96,16 +99,18 @@ absl::StatusOr<std::unique_ptr<MetricsTls>> MetricsTls::Load(
 
 absl::StatusOr<std::unique_ptr<MetricsTls::Loaded>> MetricsTls::ReadFiles()
     const {
+  auto Flag = [this](absl::string_view file) {
+    return absl::StrCat(flag_prefix_, "_", file);
+  };
   auto loaded = std::make_unique<Loaded>();
   {
     BioPtr bio(BIO_new_file(files_.cert_file.c_str(), "r"));
     if (bio == nullptr) {
-      return BadFile("metrics_tls_cert_file", files_.cert_file,
-                     "cannot be read");
+      return BadFile(Flag("cert_file"), files_.cert_file, "cannot be read");
     }
     loaded->cert = PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr);
     if (loaded->cert == nullptr) {
-      return BadFile("metrics_tls_cert_file", files_.cert_file,
+      return BadFile(Flag("cert_file"), files_.cert_file,
                      "holds no PEM certificate");
     }
     loaded->chain = sk_X509_new_null();
@@ -118,15 +123,15 @@ absl::StatusOr<std::unique_ptr<MetricsTls::Loaded>> MetricsTls::ReadFiles()
   {
     BioPtr bio(BIO_new_file(files_.key_file.c_str(), "r"));
     if (bio == nullptr) {
-      return BadFile("metrics_tls_key_file", files_.key_file, "cannot be read");
+      return BadFile(Flag("key_file"), files_.key_file, "cannot be read");
     }
     loaded->key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
     if (loaded->key == nullptr) {
-      return BadFile("metrics_tls_key_file", files_.key_file,
+      return BadFile(Flag("key_file"), files_.key_file,
                      "holds no PEM private key");
     }
     if (X509_check_private_key(loaded->cert, loaded->key) != 1) {
-      return BadFile("metrics_tls_key_file", files_.key_file,
+      return BadFile(Flag("key_file"), files_.key_file,
                      absl::StrCat("does not match the certificate in '",
                                   files_.cert_file, "'"));
     }
@@ -134,7 +139,7 @@ absl::StatusOr<std::unique_ptr<MetricsTls::Loaded>> MetricsTls::ReadFiles()
   if (!files_.client_ca_file.empty()) {
     BioPtr bio(BIO_new_file(files_.client_ca_file.c_str(), "r"));
     if (bio == nullptr) {
-      return BadFile("metrics_tls_client_ca_file", files_.client_ca_file,
+      return BadFile(Flag("client_ca_file"), files_.client_ca_file,
                      "cannot be read");
     }
     loaded->client_cas = X509_STORE_new();
@@ -146,7 +151,7 @@ absl::StatusOr<std::unique_ptr<MetricsTls::Loaded>> MetricsTls::ReadFiles()
     }
     ERR_clear_error();
     if (certificates == 0) {
-      return BadFile("metrics_tls_client_ca_file", files_.client_ca_file,
+      return BadFile(Flag("client_ca_file"), files_.client_ca_file,
                      "holds no PEM certificate");
     }
   }
@@ -166,8 +171,8 @@ void MetricsTls::ReloadIfChanged() {
   *stamps_ = now;
   if (!loaded.ok()) {
     if (!reported_bad_reload_) {
-      std::cerr << "trilemma-server: /metrics TLS keeps the previous "
-                   "certificate: "
+      std::cerr << "trilemma-server: " << port_
+                << " TLS keeps the previous certificate: "
                 << loaded.status().message() << "\n";
       reported_bad_reload_ = true;
     }

@@ -1,6 +1,7 @@
-// TLS for the /metrics port: an OpenSSL server context configured from PEM
-// files that are watched, so a replaced certificate (or client CA) serves the
-// next scrape without a restart (docs/security.md, "/metrics").
+// TLS for the /metrics port and the HTTP endpoint: an OpenSSL server context
+// configured from PEM files that are watched, so a replaced certificate (or
+// client CA) serves the next connection without a restart
+// (docs/security.md, "/metrics"; docs/http.md).
 //
 // Install() sets OpenSSL's certificate callback, which runs at every
 // handshake and re-reads the files when their size or mtime changed; a broken
@@ -26,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/auth.h"
 
@@ -39,9 +41,12 @@ class MetricsTls {
   // Reads and checks the files now: both of cert_file/key_file (PEM, the key
   // matching the certificate) and, if set, client_ca_file (PEM, at least one
   // certificate; clients must then present a certificate it signed).
-  // INVALID_ARGUMENT naming the metrics_tls_* flag and file otherwise.
+  // INVALID_ARGUMENT naming the flag (`flag_prefix` + "_cert_file", ...)
+  // and file otherwise. `port` names the port in the log line of a bad
+  // reload.
   static absl::StatusOr<std::unique_ptr<MetricsTls>> Load(
-      const TlsOptions& files);
+      const TlsOptions& files, absl::string_view flag_prefix = "metrics_tls",
+      absl::string_view port = "/metrics");
   ~MetricsTls();
 
   MetricsTls(const MetricsTls&) = delete;
@@ -55,7 +60,8 @@ class MetricsTls {
   struct Loaded;  // certificate chain, key and client CA store (OpenSSL)
   struct Stamps;  // size + mtime of each file when last read
 
-  explicit MetricsTls(TlsOptions files);
+  MetricsTls(TlsOptions files, absl::string_view flag_prefix,
+             absl::string_view port);
 
   // Reads all files; the error names the flag and file.
   absl::StatusOr<std::unique_ptr<Loaded>> ReadFiles() const;
@@ -65,6 +71,8 @@ class MetricsTls {
   void ReloadIfChanged() ABSL_LOCKS_EXCLUDED(mu_);
 
   const TlsOptions files_;
+  const std::string flag_prefix_;
+  const std::string port_;
   absl::Mutex mu_;
   std::shared_ptr<const Loaded> loaded_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Stamps> stamps_ ABSL_GUARDED_BY(mu_);

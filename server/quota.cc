@@ -4,6 +4,8 @@
 #include <array>
 #include <utility>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -15,7 +17,34 @@ namespace {
 // this many, so peers that come and go do not grow it without bound.
 constexpr size_t kSweepAbove = 4096;
 
+// Status payload type URLs of a refusal (QuotaOfStatus and
+// RetryAfterSecondsOfStatus).
+constexpr absl::string_view kQuotaPayload = "type.trilemma/quota";
+constexpr absl::string_view kRetryAfterPayload =
+    "type.trilemma/retry_after_seconds";
+
 }  // namespace
+
+absl::string_view QuotaOfStatus(const absl::Status& status) {
+  auto name = status.GetPayload(kQuotaPayload);
+  if (!name.has_value()) return "";
+  for (size_t i = 0; i < static_cast<size_t>(Quota::kCount); ++i) {
+    // The static name, so the view outlives `status`.
+    if (*name == QuotaName(static_cast<Quota>(i))) {
+      return QuotaName(static_cast<Quota>(i));
+    }
+  }
+  return "";
+}
+
+std::optional<double> RetryAfterSecondsOfStatus(const absl::Status& status) {
+  auto text = status.GetPayload(kRetryAfterPayload);
+  double seconds = 0;
+  if (!text.has_value() || !absl::SimpleAtod(text->Flatten(), &seconds)) {
+    return std::nullopt;
+  }
+  return seconds;
+}
 
 absl::string_view QuotaName(Quota quota) {
   constexpr absl::string_view kNames[] = {"max_streams_per_client",
@@ -46,12 +75,20 @@ struct CallQuota::Shared {
     }
   }
 
-  absl::Status Reject(Quota quota, std::string message) {
+  // `retry_after`: seconds until a retry can pass, when known.
+  absl::Status Reject(Quota quota, const std::string& message,
+                      std::optional<double> retry_after = std::nullopt) {
     if (prometheus::Counter* c = rejections[static_cast<size_t>(quota)]) {
       c->Increment();
     }
-    return absl::ResourceExhaustedError(
+    absl::Status status = absl::ResourceExhaustedError(
         absl::StrCat("quota ", QuotaName(quota), ": ", message));
+    status.SetPayload(kQuotaPayload, absl::Cord(QuotaName(quota)));
+    if (retry_after.has_value()) {
+      status.SetPayload(kRetryAfterPayload,
+                        absl::Cord(absl::StrCat(*retry_after)));
+    }
+    return status;
   }
 
   void Refill(Client& client, absl::Time now)
@@ -109,7 +146,8 @@ absl::Status CallQuota::ChargeTokens(int64_t tokens) {
         absl::StrFormat("client '%s' is over %.6g tokens/s (prompt + "
                         "max_new_tokens); retry in %.2f s",
                         client_->name, shared_->options.tokens_per_second,
-                        wait));
+                        wait),
+        wait);
   }
   client_->bucket -= static_cast<double>(tokens);
   return absl::OkStatus();

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,14 @@ struct QuotaOptions {
 // The `quota` label of trilemma_quota_rejections_total.
 enum class Quota { kStreams, kSessions, kTokensPerSecond, kCount };
 absl::string_view QuotaName(Quota quota);
+
+// What a refusal from this file carries besides its message, for front ends
+// that answer in their own terms (the HTTP endpoint's 429 `code` and
+// Retry-After, docs/http.md): the quota's name ("" for any other status)
+// and, for tokens_per_second, the seconds until the client's bucket is
+// above zero again.
+absl::string_view QuotaOfStatus(const absl::Status& status);
+std::optional<double> RetryAfterSecondsOfStatus(const absl::Status& status);
 
 class ClientQuotas;
 

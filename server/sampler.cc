@@ -19,6 +19,11 @@ absl::Status ValidateSampling(const v1::Sampling& sampling,
     return absl::InvalidArgumentError(
         absl::StrCat(field, ".top_k: must be >= 0, got ", sampling.top_k()));
   }
+  const float p = sampling.top_p();
+  if (!(p >= 0.0f && p <= 1.0f)) {  // also rejects NaN
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".top_p: must be in [0, 1], got ", p));
+  }
   return absl::OkStatus();
 }
 
@@ -30,6 +35,7 @@ int32_t Argmax(absl::Span<const float> logits) {
 Sampler::Sampler(const v1::Sampling& sampling)
     : temperature_(sampling.temperature()),
       top_k_(sampling.top_k()),
+      top_p_(sampling.top_p() > 0.0f ? sampling.top_p() : 1.0f),
       rng_(sampling.seed()) {}
 
 int32_t Sampler::Sample(absl::Span<const float> logits) {
@@ -63,6 +69,19 @@ int32_t Sampler::Sample(absl::Span<const float> logits) {
   for (size_t i = 0; i < keep; ++i) {
     weights[i] = std::exp((candidates_[i].first - max_logit) / temperature_);
     total += weights[i];
+  }
+  // Nucleus: the shortest prefix (most likely first) whose probability mass
+  // reaches top_p; the draw below renormalises over it.
+  if (top_p_ < 1.0f) {
+    const double mass = static_cast<double>(top_p_) * total;
+    double cumulative = 0.0;
+    size_t nucleus = 0;
+    while (nucleus < keep) {
+      cumulative += weights[nucleus++];
+      if (cumulative >= mass) break;
+    }
+    keep = nucleus;
+    total = cumulative;
   }
   // A uniform draw in [0, 1) from the top 53 bits: independent of the
   // standard library's distribution implementations.

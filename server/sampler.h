@@ -2,9 +2,10 @@
 //
 // Greedy argmax by default (what recall probes are scored with); with a
 // temperature, samples from softmax(logits / temperature), optionally
-// restricted to the top_k most likely tokens, from a per-request random stream
-// seeded by Sampling.seed — so the same seed, prompt and engine give the same
-// tokens.
+// restricted to the top_k most likely tokens and then to the nucleus (the
+// fewest most likely tokens whose probability reaches top_p), from a
+// per-request random stream seeded by Sampling.seed — so the same seed, prompt
+// and engine give the same tokens.
 //
 // Example:
 //   ABSL_CHECK_OK(ValidateSampling(request.sampling(), "sampling"));
@@ -28,7 +29,7 @@
 namespace trilemma {
 
 // INVALID_ARGUMENT naming `field` (e.g. "sampling.temperature") unless
-// temperature is in [0, 100] (and finite) and top_k >= 0.
+// temperature is in [0, 100] (and finite), top_k >= 0 and top_p in [0, 1].
 absl::Status ValidateSampling(const v1::Sampling& sampling,
                               absl::string_view field);
 
@@ -45,6 +46,7 @@ class Sampler {
  private:
   float temperature_;
   int32_t top_k_;
+  float top_p_;  // in (0, 1]; 1 keeps every candidate
   std::mt19937_64 rng_;
   // Candidate (logit, id) pairs, reused across calls.
   std::vector<std::pair<float, int32_t>> candidates_;

@@ -85,7 +85,8 @@ void EngineScheduler::Submit(Command command) {
     if (open > options_.max_open_streams) {
       options_.open_streams->fetch_sub(1);
       metrics_->limit_events(LimitEvent::kQueueFull).Increment();
-      metrics_->requests(Outcome::kRejected).Increment();
+      metrics_->requests(Outcome::kRejected, command.sink->protocol())
+          .Increment();
       command.sink->Finish(absl::ResourceExhaustedError(
           absl::StrCat("the server already has ", options_.max_open_streams,
                        " open streams (--max_open_streams); retry later")));
@@ -441,7 +442,7 @@ void EngineScheduler::Retire(Sequence* s, absl::Status status) {
 
 void EngineScheduler::Fail(Sequence* s, absl::Status status) {
   if (s->retired()) return;
-  metrics_->requests(OutcomeOfStatus(status)).Increment();
+  metrics_->requests(OutcomeOfStatus(status), s->sink->protocol()).Increment();
   Retire(s, std::move(status));
 }
 

@@ -427,7 +427,7 @@ void EngineScheduler::FinishTurn(Sequence* s, v1::FinishReason reason,
   }
   const std::string detail_copy = detail;
   v1::Summary summary = BuildSummary(*s, reason, std::move(detail), now);
-  metrics_->requests(OutcomeOfReason(reason)).Increment();
+  metrics_->requests(OutcomeOfReason(reason), s->sink->protocol()).Increment();
   metrics_->request_duration_seconds.Observe(summary.total_seconds());
   if (t.request.probe && reason != v1::CANCELLED && reason != v1::SHUTDOWN) {
     const double context = static_cast<double>(t.recall_context_tokens);

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engines/engine.h"
+#include "server/protocol.h"
 #include "server/sampler.h"
 #include "trilemma/v1/trilemma.pb.h"
 
@@ -51,6 +52,10 @@ class EventSink {
   // Ends the stream: OK after its last event, or an error status in place of
   // further events. Only the first call counts.
   virtual void Finish(absl::Status status) = 0;
+
+  // The front end the request came by (the `protocol` label of
+  // trilemma_requests_total).
+  virtual Protocol protocol() const { return Protocol::kGrpc; }
 };
 
 // One unit of work on a sequence: append tokens, or generate after an

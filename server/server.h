@@ -114,6 +114,9 @@ class TrilemmaServer {
 
   EngineHost& host() { return *host_; }
   ServerMetrics& metrics() { return *metrics_; }
+  // The per-client quotas the gRPC calls are held to; the HTTP endpoint
+  // shares them (docs/http.md).
+  ClientQuotas* quotas() { return quotas_.get(); }
 
   // Graceful drain: health turns NOT_SERVING, new calls are refused
   // (UNAVAILABLE), waiting requests are refused and idle Session streams

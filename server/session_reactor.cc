@@ -92,7 +92,8 @@ bool SessionReactor::Handle() {
       }
       if (absl::Status s = ValidateLimits(open.limits(), "open.limits");
           !s.ok()) {
-        hosted->metrics->requests(Outcome::kInvalid).Increment();
+        hosted->metrics->requests(Outcome::kInvalid, Protocol::kGrpc)
+            .Increment();
         return Fail(s);
       }
       EngineScheduler* scheduler = hosted->scheduler.get();
@@ -123,7 +124,8 @@ bool SessionReactor::Handle() {
                  : TurnFromGenerateTurn(request_.generate(), info,
                                         hosted_->engine->tokenizer());
       if (!turn.ok()) {
-        hosted_->metrics->requests(Outcome::kInvalid).Increment();
+        hosted_->metrics->requests(Outcome::kInvalid, Protocol::kGrpc)
+            .Increment();
         return Fail(turn.status());
       }
       if (absl::Status s =

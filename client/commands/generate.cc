@@ -22,6 +22,9 @@ ABSL_FLAG(int32_t, max_new_tokens, 8, "generate: tokens to generate.");
 ABSL_FLAG(float, temperature, 0, "generate: softmax temperature; 0 = greedy.");
 ABSL_FLAG(int32_t, top_k, 0,
           "generate: sample among the k likeliest; 0 = all.");
+ABSL_FLAG(float, top_p, 1,
+          "generate: nucleus sampling, among the fewest likeliest tokens "
+          "whose probability reaches p; in (0, 1], 1 = all.");
 ABSL_FLAG(int64_t, max_state_bytes, 0,
           "generate: stop with STATE_LIMIT past this many state bytes; "
           "0 = only the engine budget.");
@@ -74,7 +77,13 @@ absl::StatusOr<v1::GenerateRequest> GenerateRequestFromFlags() {
   if (top_k < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--top_k: ", top_k, " < 0"));
   }
+  const float top_p = absl::GetFlag(FLAGS_top_p);
+  if (!(top_p > 0 && top_p <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--top_p: ", top_p, " not in (0, 1]"));
+  }
   request.mutable_sampling()->set_temperature(temperature);
+  request.mutable_sampling()->set_top_p(top_p);
   request.mutable_sampling()->set_top_k(top_k);
   request.mutable_sampling()->set_seed(absl::GetFlag(FLAGS_seed).value_or(0));
 

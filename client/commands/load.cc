@@ -74,15 +74,15 @@ ABSL_FLAG(std::string, entries, "64",
           "load phonebook (--api=openai): phone book entries, "
           "comma-separated; one is drawn per request.");
 ABSL_FLAG(std::string, api, "grpc",
-          "load: grpc (this server's API, --target=HOST:PORT) or openai (any "
-          "OpenAI-compatible completions server, --target=http://HOST:PORT "
-          "--model=NAME; docs/http.md).");
+          "load, sweep: grpc (this server's API, --target=HOST:PORT) or openai "
+          "(any OpenAI-compatible completions server, "
+          "--target=http://HOST:PORT --model=NAME; docs/http.md).");
 ABSL_FLAG(std::string, model, "",
-          "load --api=openai: comma-separated model names to load (default: "
-          "every model the server lists).");
+          "load, sweep --api=openai: comma-separated model names (load's "
+          "default: every model the server lists).");
 ABSL_FLAG(int32_t, vocab, 0,
-          "load --api=openai: vocabulary size for token-ID workloads when the "
-          "server does not report it (ours does).");
+          "load, sweep (OpenAI models): vocabulary size for token-ID workloads "
+          "when the server does not report it (ours does).");
 
 namespace trilemma::client {
 namespace {

@@ -13,6 +13,7 @@
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/commands/sweep_openai.h"
 #include "client/common/channel.h"
 #include "client/common/engine_selection.h"
 #include "client/common/flag_parsing.h"
@@ -239,8 +240,16 @@ int RunSweepCommand(const CommandEnv& env) {
     };
   }
   std::unique_ptr<v1::Trilemma::Stub> stub = v1::Trilemma::NewStub(env.channel);
-  absl::StatusOr<v1::SweepReport> report =
-      RunSweep(*stub, env.target, *options, progress);
+  absl::StatusOr<v1::SweepReport> report;
+  if (SweepUsesOpenAi()) {  // --api=openai, --openai_targets (sweep_openai.h)
+    absl::StatusOr<OpenAiSweepOptions> openai =
+        OpenAiSweepOptionsFromFlags(env.target);
+    if (!openai.ok()) return ReportError(env, "sweep", openai.status(), true);
+    report =
+        RunOpenAiSweep(stub.get(), env.target, *options, *openai, progress);
+  } else {
+    report = RunSweep(*stub, env.target, *options, progress);
+  }
   if (progress) env.err << "\n";
   if (!report.ok()) return ReportRunError(env, "sweep", report.status());
   absl::StatusOr<std::string> html =

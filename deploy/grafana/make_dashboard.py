@@ -37,6 +37,11 @@ ROWS = [
          "Finished requests per second, by how they ended.",
          [(f"sum by (engine, outcome) (rate(trilemma_requests_total{{{SEL}}}[{RATE}]))",
            "{{engine}} {{outcome}}")]),
+        ("Requests/s by protocol", "reqps",
+         "Finished requests per second by the front end they came by: gRPC "
+         "or the OpenAI-compatible HTTP endpoint.",
+         [(f"sum by (protocol) (rate(trilemma_requests_total{{{SEL}}}[{RATE}]))",
+           "{{protocol}}")]),
         ("Active sessions", "short", "Sessions holding state now.",
          [(f"sum by (engine) (trilemma_active_sessions{{{SEL}}})", "{{engine}}")]),
         ("Waiting requests", "short",

@@ -89,18 +89,23 @@ absl::Status SentencePieceTokenizer::Validate() {
        {std::pair<const char*, const SentencePieceModel::Normalizer*>{
             "normalizer_spec", &m.normalizer},
         {"denormalizer_spec", &m.denormalizer}}) {
-    if (!n->precompiled_charsmap.empty()) {
-      return unimplemented(
-          absl::StrCat(where, ".precompiled_charsmap"),
-          absl::StrCat("the '", n->name,
-                       "' normalization is not supported (only 'identity', "
-                       "a model trained with "
-                       "--normalization_rule_name=identity)"));
+    if (!n->precompiled_charsmap.empty() && n == &m.denormalizer) {
+      return unimplemented(absl::StrCat(where, ".precompiled_charsmap"),
+                           "denormalization is not supported");
     }
     if (!n->normalization_rule_tsv.empty()) {
       return unimplemented(absl::StrCat(where, ".normalization_rule_tsv"),
                            "custom normalization rules are not supported");
     }
+  }
+  if (!m.normalizer.precompiled_charsmap.empty()) {
+    absl::StatusOr<PrecompiledCharsMap> charsmap = PrecompiledCharsMap::Parse(
+        m.normalizer.precompiled_charsmap, "normalizer_spec");
+    if (!charsmap.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_, ": ", charsmap.status().message()));
+    }
+    charsmap_ = *std::move(charsmap);
   }
   if (m.pieces.empty()) return invalid("pieces", "none");
   const auto n = static_cast<int32_t>(m.pieces.size());
@@ -199,30 +204,58 @@ absl::string_view SentencePieceTokenizer::kind() const {
              : "sentencepiece-unigram";
 }
 
+std::pair<absl::string_view, size_t> SentencePieceTokenizer::NormalizePrefix(
+    absl::string_view text) const {
+  if (const size_t n = MatchUserDefined(text); n > 0) {
+    return {text.substr(0, n), n};
+  }
+  if (charsmap_.has_value()) {
+    const auto [replacement, consumed] = charsmap_->LongestPrefix(text);
+    if (consumed > 0) return {replacement, consumed};
+  }
+  const size_t n =
+      std::min(CharLength(static_cast<uint8_t>(text[0])), text.size());
+  return {text.substr(0, n), n};
+}
+
 std::string SentencePieceTokenizer::Normalize(absl::string_view text) const {
-  // The reference normalizer with an identity character map: only ' '
-  // counts as whitespace.
+  // The reference's Normalizer::Normalize: each prefix replaced, then the
+  // whitespace rules applied to what came out (so a rule that maps, e.g.,
+  // an ideographic space to ' ' makes it a space here).
   const SentencePieceModel::Normalizer& spec = model_.normalizer;
   const bool remove = spec.remove_extra_whitespaces;
   const absl::string_view space =
       spec.escape_whitespaces ? kSpaceSymbol : absl::string_view(" ");
-  size_t i = 0;
   if (remove) {
-    while (i < text.size() && text[i] == ' ') ++i;
+    while (!text.empty()) {
+      const auto [replacement, consumed] = NormalizePrefix(text);
+      if (replacement != " ") break;
+      text.remove_prefix(consumed);
+    }
   }
-  if (i == text.size()) return "";
+  if (text.empty()) return "";
   std::string out;
   out.reserve(text.size() + text.size() / 2 + 3);
   if (spec.add_dummy_prefix) absl::StrAppend(&out, space);
   bool previous_space = remove;
-  for (; i < text.size(); ++i) {
-    if (text[i] == ' ') {
-      if (!(remove && previous_space)) absl::StrAppend(&out, space);
-      previous_space = true;
-    } else {
-      out.push_back(text[i]);
-      previous_space = false;
+  while (!text.empty()) {
+    auto [replacement, consumed] = NormalizePrefix(text);
+    if (remove && previous_space) {
+      while (absl::ConsumePrefix(&replacement, " ")) {
+      }
     }
+    if (!replacement.empty()) {
+      for (char c : replacement) {
+        if (c == ' ') {
+          absl::StrAppend(&out, space);
+        } else {
+          out.push_back(c);
+        }
+      }
+      previous_space = absl::EndsWith(replacement, " ");
+    }
+    text.remove_prefix(consumed);
+    if (!remove) previous_space = false;
   }
   if (remove) {
     size_t end = out.size();

@@ -4,8 +4,10 @@
 // (docs/tokenizers.md) — Debian's libsentencepiece cannot share a process
 // with gRPC's protobuf.
 //
-// Encoding: the identity normalizer (dummy "▁" prefix, extra-whitespace
-// removal and "▁" escaping as the NormalizerSpec says), user-defined pieces
+// Encoding: the normalizer (the precompiled_charsmap of nmt_nfkc, nfkc...
+// when the model has one, sentencepiece_charsmap.h; dummy "▁" prefix,
+// extra-whitespace removal and "▁" escaping as the NormalizerSpec says),
+// user-defined pieces
 // cut out whole, then UNIGRAM (Viterbi over piece scores) or BPE (adjacent
 // pairs merged highest score first, leftmost among equals); with
 // byte_fallback an unknown character becomes its UTF-8 bytes' <0xNN>
@@ -23,8 +25,8 @@
 // piece, unk_id not naming the one UNKNOWN piece, a bos/eos/pad id out of
 // range, a BYTE piece not spelled <0xNN>, byte_fallback without all 256 byte
 // pieces). UNIMPLEMENTED "FILE: <field>: ..." for what this does not
-// implement: WORD/CHAR models, a precompiled_charsmap or rule TSV (e.g. the
-// default nmt_nfkc), treat_whitespace_as_suffix.
+// implement: WORD/CHAR models, a rule TSV, a denormalizer's charsmap,
+// treat_whitespace_as_suffix.
 //
 // Thread-safe: immutable after FromModelProto.
 #ifndef TRILEMMA_ENGINES_TOKENIZER_SENTENCEPIECE_TOKENIZER_H_
@@ -33,6 +35,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +43,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engines/tokenizer/sentencepiece_charsmap.h"
 #include "engines/tokenizer/sentencepiece_model.h"
 #include "engines/tokenizer/tokenizer.h"
 
@@ -70,7 +74,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   absl::StatusOr<std::string> Decode(
       absl::Span<const int32_t> ids) const override;
 
-  // The normalized text Encode segments (identity rules, "▁" for spaces).
+  // The normalized text Encode segments (the charsmap's rules, "▁" for
+  // spaces). REQUIRES: `text` is valid UTF-8.
   std::string Normalize(absl::string_view text) const;
 
  private:
@@ -78,6 +83,11 @@ class SentencePieceTokenizer final : public Tokenizer {
   absl::Status Validate();
   // Longest user-defined piece at the start of `text`: its length, or 0.
   size_t MatchUserDefined(absl::string_view text) const;
+  // The reference's Normalizer::NormalizePrefix: what the start of `text`
+  // (non-empty) becomes and the bytes it consumes — a user-defined piece
+  // as is, else the charsmap's longest rule, else one character as is.
+  std::pair<absl::string_view, size_t> NormalizePrefix(
+      absl::string_view text) const;
   void EncodeUnigram(
       absl::string_view normalized,
       std::vector<std::pair<absl::string_view, int32_t>>* out) const;
@@ -89,6 +99,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   std::string file_;
   SentencePieceModel model_;
+  std::optional<PrecompiledCharsMap> charsmap_;          // none: identity
   absl::flat_hash_map<std::string, int32_t> piece_ids_;  // normal-kind pieces
   absl::flat_hash_map<std::string, int32_t> reserved_ids_;  // the others
   std::vector<AddedToken> added_;

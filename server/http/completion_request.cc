@@ -194,10 +194,6 @@ absl::Status RefuseUnsupported(const json& body) {
   if (absl::Status s = IntegerField(body, "best_of", 1, 1, &best_of); !s.ok()) {
     return s;
   }
-  double top_p = 1;
-  if (absl::Status s = NumberField(body, "top_p", 1, 1, &top_p); !s.ok()) {
-    return Invalid("top_p", "only 1 (no nucleus truncation) is supported");
-  }
   bool echo = false;
   if (absl::Status s = BoolField(body, "echo", &echo); !s.ok()) return s;
   if (echo) return Invalid("echo", "not supported");
@@ -250,6 +246,12 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(
     return s;
   }
   request.sampling.set_temperature(static_cast<float>(temperature));
+  double top_p = 1.0;
+  if (absl::Status s = NumberField(parsed, "top_p", 0, 1, &top_p); !s.ok()) {
+    return s;
+  }
+  if (top_p == 0.0) return Invalid("top_p", "must be in (0, 1], got 0");
+  request.sampling.set_top_p(static_cast<float>(top_p));
   int64_t seed = 0;
   if (absl::Status s =
           IntegerField(parsed, "seed", std::numeric_limits<int64_t>::min(),

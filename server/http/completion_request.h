@@ -45,7 +45,8 @@ struct CompletionRequest {
   std::vector<CompletionPrompt> prompts;
   // `max_tokens` (default 16, as OpenAI's).
   int32_t max_tokens = 16;
-  // `temperature` (default 1, as OpenAI's; 0 = greedy) and `seed`.
+  // `temperature` (default 1, as OpenAI's; 0 = greedy), `top_p` (0 < p <= 1,
+  // default 1) and `seed`.
   v1::Sampling sampling;
   // `stop`: generation of a choice ends before the first occurrence of any
   // of these in its text (finish_reason "stop").
@@ -60,7 +61,7 @@ struct CompletionRequest {
 
 // Parses and checks `body` (JSON). Unknown fields are ignored, as OpenAI
 // servers do; fields we cannot honour (n != 1, best_of != 1, echo, logprobs,
-// suffix, top_p != 1) are refused, naming the field.
+// suffix) are refused, naming the field.
 absl::StatusOr<CompletionRequest> ParseCompletionRequest(
     absl::string_view body);
 

@@ -1,10 +1,13 @@
 #include "server/http/completion_response.h"
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/http/completion_request.h"
+#include "server/quota.h"
 
 namespace trilemma {
 
@@ -149,7 +152,8 @@ HttpError MakeHttpError(int http_status, absl::string_view type,
   json error = {{"message", std::string(message)}, {"type", std::string(type)}};
   error["param"] = param.empty() ? json(nullptr) : json(std::string(param));
   error["code"] = code.empty() ? json(nullptr) : json(std::string(code));
-  return HttpError{http_status, json{{"error", std::move(error)}}};
+  return HttpError{http_status, json{{"error", std::move(error)}},
+                   std::nullopt};
 }
 
 HttpError HttpErrorFor(const absl::Status& status) {
@@ -161,8 +165,16 @@ HttpError HttpErrorFor(const absl::Status& status) {
     case absl::StatusCode::kNotFound:
       return MakeHttpError(404, "invalid_request_error", message, "model",
                            "model_not_found");
-    case absl::StatusCode::kResourceExhausted:
-      return MakeHttpError(429, "rate_limit_error", message, "", "retry_later");
+    case absl::StatusCode::kResourceExhausted: {
+      const absl::string_view quota = QuotaOfStatus(status);
+      HttpError error = MakeHttpError(429, "rate_limit_error", message, "",
+                                      quota.empty() ? "retry_later" : quota);
+      if (std::optional<double> wait = RetryAfterSecondsOfStatus(status)) {
+        error.retry_after_seconds =
+            std::max<int64_t>(1, static_cast<int64_t>(std::ceil(*wait)));
+      }
+      return error;
+    }
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
       return MakeHttpError(400, "invalid_request_error", message, "",

@@ -98,9 +98,13 @@ nlohmann::json UsageChunk(const CompletionMeta& meta,
 struct HttpError {
   int http_status = 500;
   nlohmann::json body;
+  // The Retry-After header's seconds, when the refusal knows them.
+  std::optional<int64_t> retry_after_seconds;
 };
 // INVALID_ARGUMENT -> 400 (param: the field the message names), NOT_FOUND
-// -> 404, RESOURCE_EXHAUSTED -> 429 (retry later), FAILED_PRECONDITION and
+// -> 404, RESOURCE_EXHAUSTED -> 429 (retry later; a per-client quota's
+// refusal has the quota's name as `code` and, for tokens per second, a
+// Retry-After rounded up to whole seconds), FAILED_PRECONDITION and
 // OUT_OF_RANGE -> 400 (a request over a limit it can never fit),
 // UNAUTHENTICATED -> 401, UNAVAILABLE -> 503, DEADLINE_EXCEEDED -> 504,
 // else 500.

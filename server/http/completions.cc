@@ -13,6 +13,7 @@
 #include "nlohmann/json.hpp"
 #include "server/http/completion_request.h"
 #include "server/http/completion_response.h"
+#include "server/http/connection_socket.h"
 #include "server/http/event_queue.h"
 #include "server/http/http_server.h"
 #include "server/text_events.h"
@@ -29,6 +30,9 @@ std::string Dump(const json& value) {
 
 void ReplyError(httplib::Response& res, const HttpError& error) {
   res.status = error.http_status;
+  if (error.retry_after_seconds.has_value()) {
+    res.set_header("Retry-After", absl::StrCat(*error.retry_after_seconds));
+  }
   res.set_content(Dump(error.body), "application/json");
 }
 
@@ -103,6 +107,9 @@ struct StreamState {
   bool include_usage = false;
   std::vector<std::unique_ptr<Choice>> choices;
   std::vector<ChoiceEnd> ends;
+  // One per choice on the client's quotas (server/quota.h), held until the
+  // response is done.
+  std::vector<CallQuota> quotas;
 
   void CancelAll() {
     for (auto& choice : choices) choice->queue->Cancel();
@@ -187,7 +194,7 @@ void HttpServer::HandleCompletions(const httplib::Request& req,
                   hosted->engine->tokenizer(), field, field,
                   /*required=*/true);
     if (!ids.ok()) {
-      hosted->metrics->requests(Outcome::kInvalid).Increment();
+      hosted->metrics->requests(Outcome::kInvalid, Protocol::kHttp).Increment();
       ReplyError(res, HttpErrorFor(ids.status()));
       return;
     }
@@ -200,6 +207,27 @@ void HttpServer::HandleCompletions(const httplib::Request& req,
   }
 
   auto state = std::make_shared<StreamState>();
+  // The client's quotas, as gRPC's Generate takes them: a stream per prompt
+  // (each runs as one Generate), and prompt + max_tokens of every prompt
+  // charged at once while the client's bucket is above zero.
+  if (options_.quotas != nullptr && options_.quotas->enabled()) {
+    const std::string client = ClientOf(req);
+    int64_t charge = 0;
+    for (const TurnRequest& turn : turns) {
+      absl::StatusOr<CallQuota> call =
+          options_.quotas->StartCall(client, /*session=*/false);
+      if (!call.ok()) {
+        ReplyError(res, HttpErrorFor(call.status()));
+        return;
+      }
+      state->quotas.push_back(*std::move(call));
+      charge += static_cast<int64_t>(turn.tokens.size()) + turn.max_new_tokens;
+    }
+    if (absl::Status s = state->quotas.front().ChargeTokens(charge); !s.ok()) {
+      ReplyError(res, HttpErrorFor(s));
+      return;
+    }
+  }
   state->meta = {absl::StrCat("cmpl-", absl::ToUnixNanos(accepted), "-",
                               next_id_.fetch_add(1)),
                  absl::ToUnixSeconds(accepted), request->model};
@@ -216,9 +244,22 @@ void HttpServer::HandleCompletions(const httplib::Request& req,
   }
 
   if (!request->stream) {
+    // Nothing is written before the end, so a client that goes away is
+    // noticed on its socket (checked every kPollInterval): the requests are
+    // cancelled and their state freed within a step.
+    const int socket = FindConnectionSocket(req.local_addr, req.local_port,
+                                            req.remote_addr, req.remote_port);
     std::vector<std::string> texts;
     for (auto& choice : state->choices) {
       while (choice->Next()) {
+        if (socket >= 0 && PeerHungUp(socket)) {
+          state->CancelAll();
+          // 499 (nginx's "client closed request"): only the metrics see it.
+          ReplyError(res, MakeHttpError(499, "invalid_request_error",
+                                        "the client closed the connection", "",
+                                        "client_closed"));
+          return;
+        }
       }
       absl::StatusOr<ChoiceEnd> end = choice->End();
       if (!end.ok()) {

@@ -53,6 +53,7 @@ class BlockingEventQueue final : public EventSink {
   bool Cancelled() override;
   void Push(v1::SessionEvent event) override;
   void Finish(absl::Status status) override;
+  Protocol protocol() const override { return Protocol::kHttp; }
 
   // Consumer side: the next item, waiting up to `timeout`; nullopt on
   // timeout. After the final item, returns it again.

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -69,20 +70,26 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         "--tls_cert_file and --tls_key_file: give both or neither");
   }
   if (!options.tls_cert_file.empty()) {
-    // The same checks as the gRPC port's (readable PEM, matching key), so a
-    // mistake names the file.
+    // The files are checked now (readable PEM, matching key: a mistake
+    // names the flag and file) and watched: a handshake after they change
+    // serves the new pair; a bad pair keeps the old one and is logged.
     TlsOptions tls;
     tls.cert_file = options.tls_cert_file;
     tls.key_file = options.tls_key_file;
-    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> checked =
-        MakeServerCredentials(tls);
-    if (!checked.ok()) return checked.status();
-    auto server = std::make_unique<httplib::SSLServer>(
-        options.tls_cert_file.c_str(), options.tls_key_file.c_str());
+    absl::StatusOr<std::unique_ptr<MetricsTls>> loaded =
+        MetricsTls::Load(tls, "tls", "--http_listen");
+    if (!loaded.ok()) return loaded.status();
+    http->certificate_ = *std::move(loaded);
+    MetricsTls* certificate = http->certificate_.get();
+    auto server =
+        std::make_unique<httplib::SSLServer>([certificate](SSL_CTX& ctx) {
+          certificate->Install(&ctx);
+          return true;
+        });
     if (!server->is_valid()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--tls_cert_file ", options.tls_cert_file,
-                       ": cpp-httplib could not load it with the key"));
+                       ": cpp-httplib could not make a TLS context"));
     }
     http->server_ = std::move(server);
     http->tls_ = true;
@@ -207,6 +214,25 @@ bool HttpServer::Authorize(const httplib::Request& req,
       "", "invalid_api_key");
   ReplyJson(res, error.http_status, error.body);
   return false;
+}
+
+std::string HttpServer::ClientOf(const httplib::Request& req) {
+  std::shared_ptr<const TokenTable> tokens;
+  {
+    absl::MutexLock lock(&mu_);
+    tokens = tokens_;
+  }
+  const std::string header = req.get_header_value("Authorization");
+  if (tokens != nullptr && absl::StartsWith(header, "Bearer ")) {
+    if (std::optional<std::string> client =
+            tokens->Authenticate(absl::string_view(header).substr(7))) {
+      return *std::move(client);
+    }
+  }
+  // gRPC's peer strings: "ipv4:127.0.0.1", "ipv6:%5B::1%5D" (port dropped).
+  return absl::StrContains(req.remote_addr, ':')
+             ? absl::StrCat("ipv6:%5B", req.remote_addr, "%5D")
+             : absl::StrCat("ipv4:", req.remote_addr);
 }
 
 void HttpServer::Route() {

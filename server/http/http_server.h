@@ -10,8 +10,10 @@
 // of a fixed pool; a completion's worker waits for its events in a
 // BlockingEventQueue. Bounds: `threads` workers, the body size, the
 // library's 8 KiB header lines, read/write timeouts and keep-alive. With
-// `tls.cert_file`/`tls.key_file` it serves HTTPS; with `auth_tokens_file`
-// every request needs "Authorization: Bearer <token>" from that file.
+// `tls_cert_file`/`tls_key_file` it serves HTTPS (the files are watched: a
+// renewed pair serves new connections without a restart); with
+// `auth_tokens_file` every request needs "Authorization: Bearer <token>" from
+// that file.
 //
 // Example:
 //   auto http = HttpServer::Start({.listen = "127.0.0.1:8000"}, &host,
@@ -38,6 +40,8 @@
 #include "prometheus/registry.h"
 #include "server/auth.h"
 #include "server/engine_host.h"
+#include "server/metrics_tls.h"
+#include "server/quota.h"
 
 namespace httplib {
 class Server;
@@ -67,6 +71,9 @@ struct HttpServerOptions {
   std::string tls_key_file;
   // "client_name token" lines (server/auth.h); empty: no authentication.
   std::string auth_tokens_file;
+  // Per-client quotas shared with the gRPC port (one client using both
+  // protocols holds one quota); null: none. Must outlive the server.
+  ClientQuotas* quotas = nullptr;
 };
 
 class HttpServer {
@@ -101,6 +108,9 @@ class HttpServer {
   // False (with `res` filled with 401) when auth is on and the request has
   // no valid bearer token.
   bool Authorize(const httplib::Request& req, httplib::Response& res);
+  // Whom a request is accounted to, as gRPC's ClientKey: the bearer
+  // token's client name, else the peer address ("ipv4:10.0.0.7").
+  std::string ClientOf(const httplib::Request& req);
   void HandleModels(httplib::Response& res) const;
   void HandleCompletions(const httplib::Request& req, httplib::Response& res);
   // Counts a reply on trilemma_http_requests_total.
@@ -110,6 +120,8 @@ class HttpServer {
   EngineHost* host_ = nullptr;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Counter>* auth_failures_ = nullptr;
+  // The HTTPS certificate, watched on disk; outlives server_'s contexts.
+  std::unique_ptr<MetricsTls> certificate_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string address_;

@@ -4,6 +4,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "client/commands/generate.h"
 #include "client/commands/recall.h"
 #include "client/common/channel.h"
@@ -17,6 +18,7 @@ ABSL_DECLARE_FLAG(std::string, engine);
 ABSL_DECLARE_FLAG(std::string, prompt);
 ABSL_DECLARE_FLAG(int32_t, max_new_tokens);
 ABSL_DECLARE_FLAG(float, temperature);
+ABSL_DECLARE_FLAG(float, top_p);
 
 namespace trilemma::client {
 namespace {
@@ -118,6 +120,11 @@ TEST(GenerateFlagsTest, BuildsRequest) {
   EXPECT_THAT(request->prompt(), ElementsAre(3, 17, 42));
   EXPECT_EQ(request->max_new_tokens(), 4);
   EXPECT_EQ(request->sampling().seed(), 9u);
+  EXPECT_EQ(request->sampling().top_p(), 1.0f);
+  absl::SetFlag(&FLAGS_top_p, 0.25f);
+  request = GenerateRequestFromFlags();
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->sampling().top_p(), 0.25f);
 }
 
 TEST(GenerateFlagsTest, RejectsMissingOrOutOfRangeFlags) {
@@ -134,6 +141,12 @@ TEST(GenerateFlagsTest, RejectsMissingOrOutOfRangeFlags) {
   absl::SetFlag(&FLAGS_max_new_tokens, 1);
   absl::SetFlag(&FLAGS_temperature, -1.0f);
   EXPECT_THAT(GenerateRequestFromFlags(), InvalidArgumentWith("--temperature"));
+  absl::SetFlag(&FLAGS_temperature, 1.0f);
+  for (float bad : {0.0f, -0.5f, 1.5f}) {
+    absl::SetFlag(&FLAGS_top_p, bad);
+    EXPECT_THAT(GenerateRequestFromFlags(),
+                InvalidArgumentWith("--top_p: " + absl::StrCat(bad)));
+  }
 }
 
 TEST(RecallFlagsTest, DefaultsAndSeeds) {

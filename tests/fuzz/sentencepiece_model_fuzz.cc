@@ -2,7 +2,8 @@
 // SentencePieceTokenizer::FromModelProto (engines/tokenizer/
 // sentencepiece_tokenizer.h), then, when it loads, encoding a few texts
 // (fixed ones and the input's own bytes made valid UTF-8) and decoding the
-// ids, whole and streamed.
+// ids, whole and streamed; and the same bytes as a bare
+// precompiled_charsmap (sentencepiece_charsmap.h).
 //
 // Traps when a refusal is not INVALID_ARGUMENT (malformed) or UNIMPLEMENTED
 // (a kind not implemented) naming the file; when Encode fails on valid
@@ -16,11 +17,41 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engines/tokenizer/sentencepiece_tokenizer.h"
 
+namespace {
+
+// The input as a bare precompiled_charsmap too (the nmt_nfkc seeds hold
+// real ones): refused only with INVALID_ARGUMENT naming the field; when
+// parsed, every prefix match stays inside the text.
+void FuzzCharsMap(absl::string_view bytes) {
+  absl::StatusOr<trilemma::PrecompiledCharsMap> map =
+      trilemma::PrecompiledCharsMap::Parse(bytes, "spec");
+  if (!map.ok()) {
+    if (map.status().code() != absl::StatusCode::kInvalidArgument ||
+        !absl::StartsWith(map.status().message(),
+                          "spec.precompiled_charsmap: ")) {
+      __builtin_trap();
+    }
+    return;
+  }
+  const std::string text = absl::StrCat(
+      "\xEF\xAC\x81 \xEF\xBC\xA1\xE3\x8D\xBB\t", bytes.substr(0, 64));
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto [replacement, consumed] =
+        map->LongestPrefix(absl::string_view(text).substr(i));
+    if (consumed > text.size() - i) __builtin_trap();
+    if (consumed == 0 && !replacement.empty()) __builtin_trap();
+  }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
+  FuzzCharsMap(bytes);
   absl::StatusOr<std::unique_ptr<trilemma::SentencePieceTokenizer>> tok =
       trilemma::SentencePieceTokenizer::FromModelProto(bytes,
                                                        "tokenizer.model");

@@ -27,6 +27,7 @@ TEST(CompletionRequestTest, TokenPromptWithEveryField) {
   EXPECT_EQ(r->max_tokens, 5);
   EXPECT_EQ(r->sampling.temperature(), 0.0f);
   EXPECT_EQ(r->sampling.seed(), 9u);
+  EXPECT_EQ(r->sampling.top_p(), 1.0f);
   EXPECT_THAT(r->stop, ElementsAre("\n", " 7"));
   EXPECT_TRUE(r->stream);
   EXPECT_TRUE(r->include_usage);
@@ -43,6 +44,13 @@ TEST(CompletionRequestTest, DefaultsFollowOpenAi) {
   EXPECT_FALSE(r->stream);
   ASSERT_EQ(r->prompts.size(), 1u);
   EXPECT_EQ(r->prompts[0].text, "hello");
+}
+
+TEST(CompletionRequestTest, TopPReachesTheSampler) {
+  absl::StatusOr<CompletionRequest> r =
+      ParseCompletionRequest(R"({"model": "m", "prompt": [1], "top_p": 0.25})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sampling.top_p(), 0.25f);
 }
 
 TEST(CompletionRequestTest, ListOfPromptsMixesTextAndTokens) {
@@ -127,8 +135,14 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"n_two", R"({"model": "m", "prompt": [1], "n": 2})", "n"},
         Malformed{"best_of", R"({"model": "m", "prompt": [1], "best_of": 3})",
                   "best_of"},
-        Malformed{"top_p", R"({"model": "m", "prompt": [1], "top_p": 0.9})",
+        Malformed{"top_p_zero", R"({"model": "m", "prompt": [1], "top_p": 0})",
                   "top_p"},
+        Malformed{"top_p_above_one",
+                  R"({"model": "m", "prompt": [1], "top_p": 1.5})", "top_p"},
+        Malformed{"top_p_negative",
+                  R"({"model": "m", "prompt": [1], "top_p": -0.2})", "top_p"},
+        Malformed{"top_p_string",
+                  R"({"model": "m", "prompt": [1], "top_p": "0.9"})", "top_p"},
         Malformed{"echo", R"({"model": "m", "prompt": [1], "echo": true})",
                   "echo"},
         Malformed{"logprobs", R"({"model": "m", "prompt": [1], "logprobs": 2})",

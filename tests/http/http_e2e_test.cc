@@ -176,6 +176,35 @@ TEST_F(HttpEndpointTest, ErrorsCarryTheirHttpStatus) {
   EXPECT_EQ(unknown->status, 404);
 }
 
+TEST_F(HttpEndpointTest, TopPNarrowsSamplingToTheNucleus) {
+  Start();
+  auto text = [&](double temperature, double top_p, int seed) {
+    httplib::Result r = Post({{"model", "attention"},
+                              {"prompt", {3, 100, 5, 120, 3}},
+                              {"max_tokens", 8},
+                              {"temperature", temperature},
+                              {"top_p", top_p},
+                              {"seed", seed}});
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no reply");
+    return r ? json::parse(r->body)["choices"][0]["text"].get<std::string>()
+             : std::string();
+  };
+  const std::string greedy = text(0, 1, 0);
+  // A nucleus of one token is greedy at any temperature and seed.
+  for (int seed : {1, 2, 3}) EXPECT_EQ(text(2, 1e-6, seed), greedy);
+  // The whole distribution at T = 2 strays from it for some seed.
+  bool strayed = false;
+  for (int seed = 1; seed <= 5 && !strayed; ++seed) {
+    strayed = text(2, 1, seed) != greedy;
+  }
+  EXPECT_TRUE(strayed);
+  httplib::Result bad =
+      Post({{"model", "attention"}, {"prompt", {1}}, {"top_p", 0}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"]["param"], "top_p");
+}
+
 TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
   SchedulerOptions scheduler;
   scheduler.max_running = 1;
@@ -228,7 +257,8 @@ TEST_F(HttpEndpointTest, FullEngineAnswers429AndDrainAnswers503) {
   }
   EXPECT_EQ(m.active_sessions.Value(), 0);
   EXPECT_EQ(m.model_state_bytes.Value(), 0);
-  EXPECT_GE(m.requests(Outcome::kCancelled).Value(), 1);
+  EXPECT_GE(m.requests(Outcome::kCancelled, Protocol::kHttp).Value(), 1);
+  EXPECT_EQ(m.requests(Outcome::kCancelled, Protocol::kGrpc).Value(), 0);
 
   http_->BeginDrain();
   httplib::Result draining = Post({{"model", "attention"}, {"prompt", {1}}});

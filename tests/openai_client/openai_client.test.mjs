@@ -201,7 +201,7 @@ test('an abort mid-stream frees the session state', async () => {
     const text = await (await fetch(main.metrics)).text();
     return sample(text, `trilemma_active_sessions{${engine}}`) === 0 &&
         sample(text, `trilemma_state_bytes{${engine},tier="model"}`) === 0 &&
-        sample(text, `trilemma_requests_total{${engine},outcome="cancelled"}`) >= 1;
+        sample(text, `trilemma_requests_total{${engine},outcome="cancelled",protocol="http"}`) >= 1;
   }, 'the aborted request to free its state');
 });
 

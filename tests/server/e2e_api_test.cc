@@ -300,15 +300,15 @@ TEST_F(E2EApiTest, MetricsExposeEveryFamilyWithEngineLabels) {
   EXPECT_GE(value("trilemma_generated_tokens_total{engine=\"window\"}"), 6);
   EXPECT_GE(value("trilemma_prompt_tokens_total{engine=\"window\"}"), 8);
   EXPECT_GT(value("trilemma_flops_total{engine=\"window\"}"), 0);
-  EXPECT_GE(
-      value("trilemma_requests_total{engine=\"window\",outcome=\"length\"}"),
-      2);
-  EXPECT_GE(
-      value("trilemma_requests_total{engine=\"window\",outcome=\"appended\"}"),
-      1);
-  EXPECT_GE(
-      value("trilemma_requests_total{engine=\"window\",outcome=\"invalid\"}"),
-      1);
+  EXPECT_GE(value("trilemma_requests_total{engine=\"window\",outcome="
+                  "\"length\",protocol=\"grpc\"}"),
+            2);
+  EXPECT_GE(value("trilemma_requests_total{engine=\"window\",outcome="
+                  "\"appended\",protocol=\"grpc\"}"),
+            1);
+  EXPECT_GE(value("trilemma_requests_total{engine=\"window\",outcome="
+                  "\"invalid\",protocol=\"grpc\"}"),
+            1);
   EXPECT_EQ(
       value("trilemma_recall_probes_total{engine=\"window\",result=\"hit\"}") +
           value("trilemma_recall_probes_total{engine=\"window\",result="

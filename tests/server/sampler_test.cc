@@ -155,6 +155,111 @@ TEST(SamplerTest, SampledFrequenciesFollowTheTemperedSoftmax) {
   EXPECT_GT(ChiSquare(at_moderate, logits, 1.0, {}, kDraws), 10 * kChi2Df7);
 }
 
+v1::Sampling MakeNucleus(float temperature, float top_p, uint64_t seed) {
+  v1::Sampling s = MakeSampling(temperature, 0, seed);
+  s.set_top_p(top_p);
+  return s;
+}
+
+// Nucleus sampling stated independently of the sampler: the ids of the
+// smallest set of most likely tokens of softmax(logits / temperature) whose
+// probabilities sum to at least p (computed from the probabilities
+// themselves, one id at a time, by repeatedly taking the largest left).
+std::vector<int32_t> NucleusOf(const std::vector<float>& logits,
+                               double temperature, double p) {
+  std::vector<double> prob(logits.size());
+  double total = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    prob[i] = std::exp(logits[i] / temperature);
+    total += prob[i];
+  }
+  for (double& q : prob) q /= total;
+  std::vector<bool> taken(logits.size(), false);
+  std::vector<int32_t> nucleus;
+  double mass = 0;
+  while (mass < p - 1e-12) {
+    size_t best = logits.size();
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (!taken[i] && (best == logits.size() || prob[i] > prob[best]))
+        best = i;
+    }
+    if (best == logits.size()) break;  // rounding left p - mass > 0
+    taken[best] = true;
+    mass += prob[best];
+    nucleus.push_back(static_cast<int32_t>(best));
+  }
+  return nucleus;
+}
+
+// Only the nucleus ever appears, and its tokens come with the renormalised
+// probabilities (chi-square at the 0.999 quantile, as above); p = 1 and the
+// proto default 0 keep every token.
+TEST(SamplerTest, TopPSamplesTheNucleusWithRenormalisedFrequencies) {
+  // Probabilities at T = 1: id 4 ~0.35, 1 ~0.21, 3 ~0.13, 7 ~0.11, 5 ~0.07,
+  // 0 ~0.05, 2 ~0.03, 6 ~0.01.
+  const std::vector<float> logits = {0.0f, 1.5f, -0.5f, 1.0f,
+                                     2.0f, 0.3f, -1.2f, 0.8f};
+  constexpr int kDraws = 40000;
+  // 0.999 quantiles of chi-square by degrees of freedom (index).
+  const double kChi2[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32};
+  struct Case {
+    float temperature;
+    float top_p;
+    size_t nucleus_size;  // what NucleusOf should give: guards the statement
+  };
+  for (const Case& c :
+       {Case{1.0f, 0.5f, 2}, Case{1.0f, 0.8f, 4}, Case{1.0f, 0.9f, 5},
+        Case{0.6f, 0.8f, 3}, Case{2.5f, 0.5f, 3}, Case{1.0f, 1.0f, 8}}) {
+    SCOPED_TRACE(testing::Message()
+                 << "T " << c.temperature << " p " << c.top_p);
+    const std::vector<int32_t> nucleus =
+        NucleusOf(logits, c.temperature, c.top_p);
+    ASSERT_EQ(nucleus.size(), c.nucleus_size);
+    Sampler sampler(MakeNucleus(c.temperature, c.top_p, 21));
+    std::vector<int32_t> support = nucleus;
+    const double chi2 =
+        ChiSquare(sampler, logits, c.temperature, support, kDraws);
+    EXPECT_LT(chi2, kChi2[nucleus.size() - 1]);  // +inf if outside appears
+  }
+  // The proto default (0) means no truncation: all eight appear.
+  Sampler untruncated(MakeNucleus(1.0f, 0.0f, 5));
+  std::set<int32_t> seen;
+  for (int i = 0; i < 5000; ++i) seen.insert(untruncated.Sample(logits));
+  EXPECT_EQ(seen.size(), 8u);
+  // The statistic rejects sampling the whole distribution when a nucleus
+  // was asked for: draws with p = 1 judged against the p = 0.8 nucleus.
+  Sampler whole(MakeNucleus(1.0f, 1.0f, 21));
+  EXPECT_EQ(ChiSquare(whole, logits, 1.0, NucleusOf(logits, 1.0, 0.8), kDraws),
+            std::numeric_limits<double>::infinity());
+}
+
+TEST(SamplerTest, TopPAfterTopKAndDeterministicForASeed) {
+  const std::vector<float> logits = {0.0f, 1.5f, -0.5f, 1.0f,
+                                     2.0f, 0.3f, -1.2f, 0.8f};
+  // top_k = 4 keeps 4, 1, 3, 7 (renormalised: ~0.44, ~0.27, ~0.16, ~0.13);
+  // top_p = 0.7 then keeps 4 and 1 (0.71).
+  v1::Sampling s = MakeNucleus(1.0f, 0.7f, 8);
+  s.set_top_k(4);
+  std::vector<float> kept = {logits[4], logits[1], logits[3], logits[7]};
+  ASSERT_EQ(NucleusOf(kept, 1.0, 0.7).size(), 2u);
+  Sampler sampler(s);
+  std::set<int32_t> seen;
+  std::vector<int32_t> first;
+  for (int i = 0; i < 2000; ++i) {
+    const int32_t id = sampler.Sample(logits);
+    seen.insert(id);
+    if (i < 64) first.push_back(id);
+  }
+  EXPECT_EQ(seen, (std::set<int32_t>{4, 1}));
+  Sampler again(s);
+  std::vector<int32_t> replay;
+  for (int i = 0; i < 64; ++i) replay.push_back(again.Sample(logits));
+  EXPECT_EQ(replay, first);
+  // A tiny p keeps only the most likely token: greedy at any temperature.
+  Sampler tiny(MakeNucleus(50.0f, 1e-6f, 3));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(tiny.Sample(logits), 4);
+}
+
 TEST(SamplerTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidateSampling(MakeSampling(0, 0, 0), "sampling").ok());
   EXPECT_TRUE(ValidateSampling(MakeSampling(100, 5, 0), "sampling").ok());
@@ -168,6 +273,12 @@ TEST(SamplerTest, ValidationNamesTheField) {
   s = ValidateSampling(MakeSampling(1, -2, 0), "sampling");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("sampling.top_k"));
+  for (float bad : {-0.1f, 1.01f, std::nanf("")}) {
+    s = ValidateSampling(MakeNucleus(1, bad, 0), "sampling");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("sampling.top_p"));
+  }
+  EXPECT_TRUE(ValidateSampling(MakeNucleus(1, 0.3f, 0), "sampling").ok());
 }
 
 }  // namespace

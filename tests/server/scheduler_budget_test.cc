@@ -136,7 +136,7 @@ TEST_F(SchedulerBudgetTest, PreemptionAndRecomputeGiveTheUninterruptedTokens) {
   EXPECT_EQ(Limit(LimitEvent::kPreempted), preemptions);
   EXPECT_EQ(metrics_->recomputed_tokens.Value(), recomputed);
   EXPECT_EQ(Limit(LimitEvent::kBudget), 0);
-  EXPECT_EQ(metrics_->requests(Outcome::kLength).Value(), 4);
+  EXPECT_EQ(metrics_->requests(Outcome::kLength, Protocol::kGrpc).Value(), 4);
   EXPECT_LE(hash_engine().max_used_bytes(), engine_->pool().budget_bytes());
   EXPECT_GE(
       hash_engine().max_used_bytes(),
@@ -348,7 +348,7 @@ TEST_F(SchedulerBudgetTest, InputsBeyondTheWholeBudgetAreRefusedAtOnce) {
   EXPECT_THAT(never->status()->message(),
               HasSubstr("more than the whole state budget"));
   EXPECT_TRUE(never->events().empty());
-  EXPECT_EQ(metrics_->requests(Outcome::kInvalid).Value(), 1);
+  EXPECT_EQ(metrics_->requests(Outcome::kInvalid, Protocol::kGrpc).Value(), 1);
 
   // In a Session the turn is refused and the session lives on.
   auto session = std::make_shared<RecordingSink>();
@@ -426,7 +426,7 @@ TEST_F(SchedulerBudgetTest, BlockGaugesAndTheStepMetricsSwitch) {
       return !step_metrics || metrics_->state_blocks_used.Value() == 2;
     }));
     // Counted either way: per-request outcomes and prompt tokens.
-    EXPECT_EQ(metrics_->requests(Outcome::kLength).Value(), 1);
+    EXPECT_EQ(metrics_->requests(Outcome::kLength, Protocol::kGrpc).Value(), 1);
     EXPECT_EQ(metrics_->prompt_tokens.Value(), 5);
     // Per token and per step only when switched on.
     const double on = step_metrics ? 1 : 0;

@@ -161,7 +161,7 @@ TEST_F(SchedulerOverloadTest, ABurstWithinBudgetIsAdmittedWhole) {
   }
   EXPECT_EQ(ok, 300);
   EXPECT_EQ(metrics_->limit_events(LimitEvent::kQueueFull).Value(), 0);
-  EXPECT_EQ(metrics_->requests(Outcome::kRejected).Value(), 0);
+  EXPECT_EQ(metrics_->requests(Outcome::kRejected, Protocol::kGrpc).Value(), 0);
   EXPECT_EQ(PoolUsed(), 0);
 }
 

@@ -97,7 +97,7 @@ TEST_F(SchedulerTest, GenerateStreamsTokensThenOneSummary) {
   EXPECT_EQ(summary.total_flops(), DirectFlops(*engine_, consumed));
   EXPECT_EQ(metrics_->generated_tokens.Value(), 6);
   EXPECT_EQ(metrics_->prompt_tokens.Value(), 4);
-  EXPECT_EQ(metrics_->requests(Outcome::kLength).Value(), 1);
+  EXPECT_EQ(metrics_->requests(Outcome::kLength, Protocol::kGrpc).Value(), 1);
   EXPECT_EQ(PoolUsed(), 0);
 }
 
@@ -218,7 +218,8 @@ TEST_F(SchedulerTest, StateLimitEndsTheTurnBeforeTheStateGrowsPastIt) {
   EXPECT_LE(s.peak_state_bytes(), kFixedBytes + kBlockBytes);
   EXPECT_THAT(s.detail(), HasSubstr("max_state_bytes"));
   EXPECT_EQ(metrics_->limit_events(LimitEvent::kState).Value(), 1);
-  EXPECT_EQ(metrics_->requests(Outcome::kStateLimit).Value(), 1);
+  EXPECT_EQ(metrics_->requests(Outcome::kStateLimit, Protocol::kGrpc).Value(),
+            1);
 }
 
 TEST_F(SchedulerTest, ExhaustedBudgetEndsARunningTurnWithStateLimit) {
@@ -312,7 +313,8 @@ TEST_F(SchedulerTest, CancellationFreesTheStateWithinAStep) {
   EXPECT_EQ(sink->status()->code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(PoolUsed(), 0);  // freed before the stream was finished
   EXPECT_EQ(sink->finish_calls(), 1);
-  EXPECT_EQ(metrics_->requests(Outcome::kCancelled).Value(), 1);
+  EXPECT_EQ(metrics_->requests(Outcome::kCancelled, Protocol::kGrpc).Value(),
+            1);
 
   // A paused (backpressured) stream is cancelled just the same.
   auto paused = std::make_shared<RecordingSink>();

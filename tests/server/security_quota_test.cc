@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,12 @@ TEST(ClientQuotasTest, CountsStreamsAndSessionsPerClientUntilReleased) {
   absl::StatusOr<CallQuota> a4 = quotas.StartCall("alice", false);
   ASSERT_FALSE(a4.ok());
   EXPECT_THAT(a4.status().message(), HasSubstr("max_streams_per_client"));
+  // The quota's name travels with the status (the HTTP 429's code); no
+  // retry time is known for a count.
+  EXPECT_EQ(QuotaOfStatus(a4.status()), "max_streams_per_client");
+  EXPECT_EQ(QuotaOfStatus(a2.status()), "max_sessions_per_client");
+  EXPECT_FALSE(RetryAfterSecondsOfStatus(a4.status()).has_value());
+  EXPECT_EQ(QuotaOfStatus(absl::ResourceExhaustedError("queue full")), "");
   EXPECT_TRUE(quotas.StartCall("bob", true).ok());
   *a1 = CallQuota();  // releases the session and a stream
   EXPECT_TRUE(quotas.StartCall("alice", true).ok());
@@ -100,6 +107,12 @@ TEST(ClientQuotasTest, TokenBucketAdmitsWhileAboveZeroThenRefusesUntilRefill) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.message(),
               HasSubstr("tokens_per_second_per_client: client 'alice'"));
+  EXPECT_EQ(QuotaOfStatus(refused), "tokens_per_second_per_client");
+  // 20 tokens of debt at 1000/s: above zero again in about 21 ms.
+  const std::optional<double> retry = RetryAfterSecondsOfStatus(refused);
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_GT(*retry, 0.015);
+  EXPECT_LT(*retry, 0.022);
   absl::SleepFor(absl::Milliseconds(50));  // +50 tokens: 30 in the bucket
   EXPECT_TRUE(call->ChargeTokens(1).ok());
 }

@@ -85,6 +85,27 @@ Wire Model(const std::vector<std::pair<std::string, float>>& normal,
   return m;
 }
 
+std::string Le32(uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+  return out;
+}
+
+// A precompiled_charsmap built by hand in darts-clone's layout with one
+// rule, "a" -> `replacement`: the root (unit 0, offset 0) has the child 'a'
+// at unit 0 ^ 'a' = 97, whose offset 1 puts its leaf at 97 ^ 1 = 96, whose
+// value is the replacement's offset among the strings (`value`, 0 = the
+// real one). `leaf_offset` replaces 1 to point the leaf elsewhere.
+std::string OneRuleCharsMap(const std::string& replacement, uint32_t value = 0,
+                            uint32_t leaf_offset = 1) {
+  std::vector<uint32_t> units(98, 0);
+  units[97] = 'a' | (1U << 8) | (leaf_offset << 10);
+  units[96] = (1U << 31) | value;
+  std::string blob = Le32(static_cast<uint32_t>(units.size() * 4));
+  for (uint32_t u : units) blob += Le32(u);
+  return blob + replacement + std::string(1, '\0');
+}
+
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> Load(const Wire& m) {
   return SentencePieceTokenizer::FromModelProto(m.bytes(), kFile);
 }
@@ -218,10 +239,31 @@ std::vector<BadCase> BadCases() {
       "<0x00>");
   add("word_model", Wire(good).Msg(2, Wire().Int(3, 3)), unimplemented,
       "trainer_spec.model_type: WORD models are not supported");
-  add("nmt_nfkc", Wire(good).Msg(3, Wire().Str(1, "nmt_nfkc").Str(2, "\x01")),
-      unimplemented,
-      "normalizer_spec.precompiled_charsmap: the 'nmt_nfkc' normalization is "
-      "not supported");
+  // Malformed precompiled_charsmap blobs (the layout is in
+  // sentencepiece_charsmap.h).
+  auto charsmap = [&](const std::string& blob) {
+    return Wire(good).Msg(3, Wire().Str(1, "nmt_nfkc").Str(2, blob));
+  };
+  add("charsmap_truncated", charsmap("\x01"), invalid,
+      "normalizer_spec.precompiled_charsmap: truncated: 1 bytes");
+  add("charsmap_trie_past_blob", charsmap(Le32(4000) + std::string(12, 'x')),
+      invalid, "normalizer_spec.precompiled_charsmap: trie size 4000");
+  add("charsmap_trie_not_units", charsmap(Le32(6) + std::string(12, 'x')),
+      invalid, "normalizer_spec.precompiled_charsmap: trie size 6");
+  {
+    std::string no_nul = OneRuleCharsMap("b");
+    no_nul.back() = 'x';
+    add("charsmap_strings_without_nul", charsmap(no_nul), invalid,
+        "normalizer_spec.precompiled_charsmap: the normalized strings do not "
+        "end with '\\0'");
+  }
+  add("charsmap_value_out_of_range", charsmap(OneRuleCharsMap("b", 50)),
+      invalid, "normalizer_spec.precompiled_charsmap: rule value 50 is past");
+  add("charsmap_leaf_out_of_range",
+      charsmap(OneRuleCharsMap("b", 0, /*leaf_offset=*/200)), invalid,
+      "normalizer_spec.precompiled_charsmap: unit 97 points at unit");
+  add("charsmap_no_rule", charsmap(Le32(4) + Le32(0) + std::string(1, '\0')),
+      invalid, "normalizer_spec.precompiled_charsmap: the trie holds no rule");
   add("rule_tsv", Wire(good).Msg(3, Wire().Str(6, "41\t61\n")), unimplemented,
       "normalizer_spec.normalization_rule_tsv: custom normalization rules");
   add("denormalizer", Wire(good).Msg(5, Wire().Str(2, "\x01")), unimplemented,
@@ -242,6 +284,44 @@ TEST(SentencePieceTest, MalformedAndUnsupportedModelsNameFileAndField) {
     EXPECT_THAT(tok.status().message(),
                 HasSubstr(absl::StrCat(kFile, ": ", c.message)));
   }
+}
+
+TEST(SentencePieceTest, PrecompiledCharsMapReplacesTheLongestRule) {
+  // "a" -> "b" (one byte for one), then "a" -> "" (deleted), "a" -> "  c"
+  // (spaces come out of a rule and meet the whitespace rules).
+  absl::StatusOr<PrecompiledCharsMap> map =
+      PrecompiledCharsMap::Parse(OneRuleCharsMap("bc"), "spec");
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_EQ(map->rules(), 1);
+  EXPECT_EQ(map->LongestPrefix("axy"),
+            (std::pair<absl::string_view, size_t>{"bc", 1}));
+  EXPECT_EQ(map->LongestPrefix("xa").second, 0u);
+  EXPECT_EQ(map->LongestPrefix("").second, 0u);
+
+  auto with_rule = [](const std::string& replacement) {
+    Wire m = Model({{kSpace, -1}, {"a", -1}, {"b", -1}, {"c", -1}}, 2);
+    // remove_extra_whitespaces (4) on, add_dummy_prefix (3) off.
+    m.Msg(3, Wire()
+                 .Str(1, "test")
+                 .Str(2, OneRuleCharsMap(replacement))
+                 .Int(3, 0)
+                 .Int(4, 1));
+    return Load(m);
+  };
+  auto b = with_rule("b");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->Normalize("cac"), "cbc");
+  EXPECT_EQ(Ids(**b, "aa"), (std::vector<int32_t>{5, 5}));
+  auto gone = with_rule("");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ((*gone)->Normalize("cac"), "cc");
+  auto spaced = with_rule("  c");
+  ASSERT_TRUE(spaced.ok()) << spaced.status();
+  // As the reference: a rule's leading spaces are dropped after a space
+  // (or at the start), kept otherwise, each as a "▁"; trailing ones go.
+  EXPECT_EQ((*spaced)->Normalize("ab a"), absl::StrCat("cb", kSpace, "c"));
+  EXPECT_EQ((*spaced)->Normalize("ba"), absl::StrCat("b", kSpace, kSpace, "c"));
+  EXPECT_EQ((*spaced)->Normalize("a b "), absl::StrCat("c", kSpace, "b"));
 }
 
 TEST(SentencePieceTest, LoadsFromADirectory) {

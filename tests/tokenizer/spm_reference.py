@@ -5,10 +5,10 @@ sentencepiece_reference_compare (docs/tokenizers.md).
 
   spm_reference.py OUT_DIR FILE...
 
-Texts: every non-empty line of every FILE; for the byte-fallback model also
-each whole file (its newlines become <0x0A> pieces). Models (identity
-normalization, the one our reader implements; --num_threads=1 and a fixed
---random_seed make spm_train deterministic):
+Texts: every non-empty line of every FILE; for the byte-fallback and
+nmt_nfkc models also each whole file (newlines become <0x0A> pieces, or
+spaces under nmt_nfkc). Models (--num_threads=1 and a fixed --random_seed
+make spm_train deterministic):
   unigram        UNIGRAM, user-defined symbols, spaces kept as typed (tabs
                  are unknown: runs of unknowns are one unk id)
   bpe            BPE, spaces kept as typed (tabs unknown too)
@@ -16,7 +16,11 @@ normalization, the one our reader implements; --num_threads=1 and a fixed
                  rare characters fall back to bytes; decode == text checked
   unigram_trim   UNIGRAM with the default remove_extra_whitespaces (the
                  decode is compared with the reference's, not with the text)
-  nmt_nfkc       the default normalizer, which our reader must refuse
+  nmt_nfkc       UNIGRAM with spm_train's default normalizer (NFKC plus
+                 the NMT whitespace and control-character rules, read from
+                 the model's precompiled_charsmap)
+  nfkc_bpe       BPE with --normalization_rule_name=nfkc
+The others use --normalization_rule_name=identity.
 Each model is OUT_DIR/<name>/tokenizer.model; OUT_DIR/reference.json lists
 them with their texts, reference ids and reference decodes. Nothing is
 fetched.
@@ -46,7 +50,15 @@ MODELS = [
     ("unigram_trim", False, False, [
         "--model_type=unigram", "--vocab_size=3000",
         "--character_coverage=1.0"]),
+    ("nmt_nfkc", False, True, [
+        "--model_type=unigram", "--vocab_size=3000",
+        "--character_coverage=1.0"]),
+    ("nfkc_bpe", False, False, [
+        "--model_type=bpe", "--vocab_size=2000", "--character_coverage=1.0",
+        "--normalization_rule_name=nfkc"]),
 ]
+# Models whose normalizer comes from spm_train's rule, not identity.
+NFKC = ("nmt_nfkc", "nfkc_bpe")
 
 
 def main():
@@ -68,13 +80,11 @@ def main():
         f.write("a <tag>b</tag> [SEP] c\n")
     lines.append(("user_defined", "x <tag>y</tag>[SEP]  z <tag"))
     models = []
-    for name, round_trip, with_wholes, flags in MODELS + [
-            ("nmt_nfkc", False, False,
-             ["--model_type=unigram", "--vocab_size=500"])]:
+    for name, round_trip, with_wholes, flags in MODELS:
         model_dir = os.path.join(out_dir, name)
         os.makedirs(model_dir, exist_ok=True)
         prefix = os.path.join(model_dir, "tokenizer")
-        identity = [] if name == "nmt_nfkc" else [
+        identity = [] if name in NFKC else [
             "--normalization_rule_name=identity"]
         subprocess.run(["spm_train", "--input=" + train,
                         "--model_prefix=" + prefix, "--num_threads=1",
@@ -84,11 +94,10 @@ def main():
                        stderr=subprocess.DEVNULL)
         sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
         texts = []
-        if name != "nmt_nfkc":
-            for text_name, text in lines + (wholes if with_wholes else []):
-                ids = sp.encode(text)
-                texts.append({"name": text_name, "text": text, "ids": ids,
-                              "decoded": sp.decode(ids)})
+        for text_name, text in lines + (wholes if with_wholes else []):
+            ids = sp.encode(text)
+            texts.append({"name": text_name, "text": text, "ids": ids,
+                          "decoded": sp.decode(ids)})
         models.append({"name": name, "dir": model_dir,
                        "round_trip": round_trip, "texts": texts})
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
