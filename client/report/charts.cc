@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -272,8 +273,12 @@ std::pair<double, double> ClusterOffset(int k) {
 std::string RecallVsFactsChart(const v1::SweepReport& report) {
   const PlotFrame frame{.left = 70, .top = 40, .width = 480, .height = 300};
   const int64_t filler = MinFiller(report);
-  std::vector<double> pairs(report.pairs().begin(), report.pairs().end());
-  std::sort(pairs.begin(), pairs.end());
+  // The grid, plus any N measured beside it (trained models' train N).
+  std::set<double> grid(report.pairs().begin(), report.pairs().end());
+  for (const v1::SweepRow& row : report.rows()) {
+    if (row.error().empty() && row.pairs() > 0) grid.insert(row.pairs());
+  }
+  const std::vector<double> pairs(grid.begin(), grid.end());
   const double lo = pairs.empty() ? 1 : pairs.front();
   const double hi = pairs.empty() ? 10 : pairs.back();
   const Scale x = Scale::Log(lo / 1.2, std::max(hi, lo * 1.5) * 1.2, frame.left,
@@ -336,8 +341,10 @@ std::string RecallVsFactsChart(const v1::SweepReport& report) {
                                                frame.width + 200));
     height += strip + 10;
   }
-  return SvgDocument(frame.left + frame.width + 240, height, "recall-vs-facts",
-                     "Recall vs facts stored", body);
+  // Trained engines' legend labels are longer.
+  const double legend_width = report.trained().empty() ? 240 : 300;
+  return SvgDocument(frame.left + frame.width + legend_width, height,
+                     "recall-vs-facts", "Recall vs facts stored", body);
 }
 
 std::string StateVsContextChart(const v1::SweepReport& report) {

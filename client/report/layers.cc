@@ -156,11 +156,11 @@ std::string FormatLayersTable(const v1::SweepReport& report) {
   }
   return absl::StrCat(
       "capacity@90%: trained / circuit / bound\n", table.ToString(),
-      "N@90%: facts stored up to which recall stays >= 0.9 (smallest filler); "
-      "recall there: the trained model's at its train N, scored by the "
-      "server; bound: state bits / log2 V, the state from EngineInfo at the "
-      "context the largest N measured occupies (2N tokens); (grows): the "
-      "state grows with context, so the bound grows with N\n");
+      "N@90%: facts stored up to which recall stays >= 0.9 (smallest "
+      "filler); recall there: the trained model's at its train N\n"
+      "bound: state bits / log2 V (the most facts the state could hold), "
+      "state from EngineInfo at the 2N tokens the largest N measured "
+      "occupies; (grows): the state grows with context, so does the bound\n");
 }
 
 std::vector<std::string> LayersCsvColumns() {

@@ -134,19 +134,25 @@ TEST_F(LayersEndToEndTest, SweepPrintsAndWritesTheThreeLayersPerModel) {
               "--contexts=0,32", "--queries=8", "--seed=3", "--out=" + out});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("capacity@90%: trained / circuit / bound"));
-  for (const char* model : {"llama_mqar", "neox_mqar", "mamba_mqar"}) {
-    int rows = 0;
-    for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
-      // A layers row names the model and its circuit; the engine summary
-      // row names the model only once.
-      if (absl::StrContains(line, model) &&
-          (absl::StrContains(line, " attention ") ||
-           absl::StrContains(line, " mamba "))) {
-        ++rows;
-      }
+  // The table: one row per manifest model, naming its circuit and train N
+  // and holding the three numbers (trained, circuit, bound).
+  const size_t table = r.out.find("capacity@90%: trained / circuit / bound");
+  ASSERT_NE(table, std::string::npos) << r.out;
+  std::map<std::string, std::vector<std::string>> table_rows;
+  for (absl::string_view line : absl::StrSplit(r.out.substr(table), '\n')) {
+    const std::vector<std::string> fields =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() >= 9 && absl::EndsWith(fields[1], "_mqar")) {
+      table_rows[fields[1]] = fields;
     }
-    EXPECT_EQ(rows, 1) << model << "\n" << r.out;
   }
+  ASSERT_EQ(table_rows.size(), 3u) << r.out;
+  EXPECT_EQ(table_rows["llama_mqar"][2], "attention");
+  EXPECT_EQ(table_rows["llama_mqar"][3], "8");
+  EXPECT_EQ(table_rows["neox_mqar"][3], "4");
+  EXPECT_EQ(table_rows["mamba_mqar"][2], "mamba");
+  // circuit attention holds every N measured (64 the largest).
+  EXPECT_EQ(table_rows["llama_mqar"][6], ">=64");
 
   v1::SweepReport report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
