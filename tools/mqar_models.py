@@ -400,18 +400,51 @@ class GatedDeltaNet(Model):
         g = -torch.exp(w[a + "A_log"]) * F.softplus(
             x @ w[a + "a_proj.weight"].T + w[a + "dt_bias"])
         beta = torch.sigmoid(x @ w[a + "b_proj.weight"].T)
-        gate = torch.exp(g)
-        S = torch.zeros(Bsz, H, dv, dk)
-        out = []
-        for t in range(T):
-            S = S * gate[:, t, :, None, None]
-            kt = k[:, t]
-            u = beta[:, t, :, None] * (v[:, t] - (S @ kt[..., None])[..., 0])
-            S = S + u[..., None] * kt[:, :, None, :]
-            out.append((S @ q[:, t, :, :, None])[..., 0])
-        o = rms_norm(torch.stack(out, 1), w[a + "o_norm.weight"], self.eps)
+        o = gated_delta_chunked(q, k, v, g, beta)
+        o = rms_norm(o, w[a + "o_norm.weight"], self.eps)
         o = o * silu((x @ w[a + "g_proj.weight"].T).reshape(Bsz, T, H, dv))
         return o.reshape(Bsz, T, H * dv) @ w[a + "o_proj.weight"].T
+
+
+def gated_delta_chunked(q, k, v, g, beta, chunk=16):
+    """The gated delta rule S_t = e^{g_t} S_{t-1} (I - b_t k_t k_t^T) +
+    b_t v_t k_t^T, o_t = S_t q_t, a chunk at a time (exact, no recurrence
+    inside a chunk). q, k [B, T, H, dk], v [B, T, H, dv], g, beta [B, T, H].
+
+    Within a chunk from state S0, with G the cumulative sum of g and
+    u_t = b_t (v_t - e^{g_t} S_{t-1} k_t) the value each step writes,
+    S_t = e^{G_t} S0 + sum_{i<=t} e^{G_t - G_i} u_i k_i^T, so the u solve the
+    unit lower-triangular system
+      u_t + b_t sum_{i<t} e^{G_t - G_i} (k_t.k_i) u_i = b_t (v_t - e^{G_t} S0 k_t)
+    and o_t = e^{G_t} S0 q_t + sum_{i<=t} e^{G_t - G_i} (q_t.k_i) u_i.
+    """
+    Bsz, T, H, dk = k.shape
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, *]
+    g, beta = g.transpose(1, 2), beta.transpose(1, 2)  # [B, H, T]
+    S = torch.zeros(Bsz, H, v.shape[-1], dk)
+    outs = []
+    for c0 in range(0, T, chunk):
+        qc, kc, vc = q[:, :, c0:c0 + chunk], k[:, :, c0:c0 + chunk], \
+            v[:, :, c0:c0 + chunk]
+        gc, bc = g[:, :, c0:c0 + chunk], beta[:, :, c0:c0 + chunk]
+        n = kc.shape[2]
+        G = torch.cumsum(gc, -1)
+        incl = torch.ones(n, n, dtype=torch.bool).tril()
+        decay = torch.exp((G[..., :, None] - G[..., None, :]).masked_fill(
+            ~incl, float("-inf")))  # [t, i], zero above the diagonal
+        strict = decay.masked_fill(torch.eye(n, dtype=torch.bool), 0.0)
+        A = bc[..., :, None] * strict * (kc @ kc.transpose(-1, -2))
+        eG = torch.exp(G)[..., None]
+        rhs = bc[..., None] * (vc - eG * (kc @ S.transpose(-1, -2)))
+        eye = torch.eye(n).expand_as(A)
+        U = torch.linalg.solve_triangular(eye + A, rhs, upper=False,
+                                          unitriangular=True)
+        outs.append(eG * (qc @ S.transpose(-1, -2)) +
+                    (decay * (qc @ kc.transpose(-1, -2))) @ U)
+        tail = torch.exp(G[..., -1:] - G)[..., None]  # e^{G_n - G_i}
+        S = torch.exp(G[..., -1])[..., None, None] * S + \
+            (tail * U).transpose(-1, -2) @ kc
+    return torch.cat(outs, 2).transpose(1, 2)  # [B, T, H, dv]
 
 
 # ------------------------------------------------------------------ RWKV-7
@@ -533,16 +566,8 @@ class Rwkv7(Model):
         kk = kk / torch.sqrt((kk * kk).sum(-1, keepdim=True) + 1e-6)
         k = k * (1 + (ia - 1) * w[a + "k_a"])
         rh, kh, vh = (t.view(Bsz, T, H, dk) for t in (r, k, v))
-        ah, decay = ia.view(Bsz, T, H, dk), torch.exp(logw).view(Bsz, T, H, dk)
-        S = torch.zeros(Bsz, H, dk, dk)  # [dv, dk]
-        outs = []
-        for t in range(T):
-            removed = (S @ (-kk[:, t])[..., None])  # [B, H, dv, 1]
-            S = (S * decay[:, t, :, None, :] +
-                 removed * (kk[:, t] * ah[:, t])[:, :, None, :] +
-                 vh[:, t, :, :, None] * kh[:, t, :, None, :])
-            outs.append((S @ rh[:, t, :, :, None])[..., 0])
-        o = torch.stack(outs, 1)  # [B, T, H, dv]
+        ah = ia.view(Bsz, T, H, dk)
+        o = rwkv7_chunked(rh, kh, vh, logw.view(Bsz, T, H, dk), kk, kk * ah)
         mean = o.mean(-1, keepdim=True)
         var = ((o - mean)**2).mean(-1, keepdim=True)
         o = (o - mean) / torch.sqrt(var + dk * self.eps)
@@ -551,6 +576,56 @@ class Rwkv7(Model):
         bonus = (rh * kh * w[a + "r_k"]).sum(-1, keepdim=True) * vh
         o = (o + bonus.reshape(Bsz, T, -1)) * g
         return o @ w[a + "o_proj.weight"].T, v_first
+
+
+def rwkv7_chunked(r, k, v, logw, kk, b, chunk=16):
+    """RWKV-7's S_t = S_{t-1} (diag(w_t) - kk_t b_t^T) + v_t k_t^T,
+    o_t = S_t r_t (S [dv, dk], fla's orientation; b = kk * a), a chunk at a
+    time (exact). All inputs [B, T, H, dk] (v: dv), logw = log w.
+
+    Within a chunk from S0, with LW the cumulative log decay and
+    x_t = -S_{t-1} kk_t the removed read,
+    S_t = S0 e^{LW_t} + sum_{i<=t} (x_i b_i^T + v_i k_i^T) e^{LW_t - LW_i}
+    (e^{..} a diagonal of channel ratios), so x solves the unit lower-
+    triangular system x_t + sum_{i<t} P_ti x_i = -S0 (e^{LW_{t-1}} kk_t) -
+    sum_{i<t} Q_ti v_i with P_ti = sum_c kk_tc b_ic e^{LW_{t-1,c} - LW_ic}
+    (Q likewise with k_i), and o_t = S0 (e^{LW_t} r_t) + sum_{i<=t} (R^b_ti x_i
+    + R^k_ti v_i) with R^b_ti = sum_c r_tc b_ic e^{LW_tc - LW_ic}.
+    """
+    Bsz, T, H, dk = k.shape
+    r, k, v, logw, kk, b = (t.transpose(1, 2) for t in (r, k, v, logw, kk, b))
+    S = torch.zeros(Bsz, H, v.shape[-1], dk)
+    outs = []
+    for c0 in range(0, T, chunk):
+        rc, kc, vc, lc, kkc, bc = (t[:, :, c0:c0 + chunk]
+                                   for t in (r, k, v, logw, kk, b))
+        n = kc.shape[2]
+        LW = torch.cumsum(lc, 2)  # [B, H, n, dk]
+        prev = LW - lc  # LW_{t-1}
+        strict = torch.ones(n, n, dtype=torch.bool).tril(-1)
+        incl = torch.ones(n, n, dtype=torch.bool).tril()
+
+        def ratio(top, mask):  # e^{top_t - LW_i} [B, H, t, i, dk], 0 off mask
+            diff = top[:, :, :, None, :] - LW[:, :, None, :, :]
+            return torch.exp(diff.masked_fill(~mask[:, :, None],
+                                              float("-inf")))
+
+        before, upto = ratio(prev, strict), ratio(LW, incl)
+        P = torch.einsum("bhtc,bhic,bhtic->bhti", kkc, bc, before)
+        Q = torch.einsum("bhtc,bhic,bhtic->bhti", kkc, kc, before)
+        rhs = -(kkc * torch.exp(prev)) @ S.transpose(-1, -2) - Q @ vc
+        eye = torch.eye(n).expand_as(P)
+        X = torch.linalg.solve_triangular(eye + P, rhs, upper=False,
+                                          unitriangular=True)
+        Rb = torch.einsum("bhtc,bhic,bhtic->bhti", rc, bc, upto)
+        Rk = torch.einsum("bhtc,bhic,bhtic->bhti", rc, kc, upto)
+        outs.append((rc * torch.exp(LW)) @ S.transpose(-1, -2) + Rb @ X +
+                    Rk @ vc)
+        tail = torch.exp(LW[:, :, -1:] - LW)  # e^{LW_n - LW_i}
+        S = S * torch.exp(LW[:, :, -1])[:, :, None, :] + \
+            X.transpose(-1, -2) @ (bc * tail) + vc.transpose(-1, -2) @ (
+                kc * tail)
+    return torch.cat(outs, 2).transpose(1, 2)  # [B, T, H, dv]
 
 
 def shift(x):

@@ -10,7 +10,7 @@
 //
 // MistralForCausalLM is the same tensors and equations with the config's
 // `sliding_window` W: each query attends to the last W positions, itself
-// included (docs/checkpoints.md#sliding-window), kept in a ring of KV blocks
+// included (docs/checkpoints.md, "Sliding window"), kept in a ring of KV blocks
 // (RingWindowKvPolicy); a null or absent window is full attention.
 //
 // Knobs: block_tokens (KV block size in tokens, default 16), kv_dtype (f32,
