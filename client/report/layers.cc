@@ -93,7 +93,9 @@ std::vector<v1::SweepLayers> SweepLayersOf(const v1::SweepReport& report) {
     const v1::EngineInfo* circuit = InfoOf(report, model.circuit());
     if (trained == nullptr || circuit == nullptr) continue;
     v1::SweepLayers l;
-    l.set_family(model.family().empty() ? trained->family() : model.family());
+    // The architecture: the circuit's family (a checkpoint's own family
+    // names its file layout, e.g. llama for attention and sliding window).
+    l.set_family(circuit->family());
     l.set_trained_engine(model.name());
     l.set_circuit_engine(model.circuit());
     l.set_train_pairs(model.train_pairs());

@@ -55,8 +55,9 @@ v1::ManifestModel Model(const std::string& name, const std::string& circuit,
   return m;
 }
 
-// Two circuits and two trained models of the same architectures. Recall by
-// N (any filler): attention keeps 1; attention_mqar 1 up to its train N 64,
+// Two circuits and two trained models of the same architectures (the
+// manifest names the attention one by its checkpoint layout, llama). Recall
+// by N (any filler): attention keeps 1; attention_mqar 1 up to its train N 64,
 // then 0.5; mamba (circuit) 0.5 from the start; mamba_mqar 0.96875 at its
 // train N 8, then 0.5.
 v1::SweepReport LayeredReport() {
@@ -99,7 +100,7 @@ v1::SweepReport LayeredReport() {
   for (v1::SweepEngineSummary& s : SummarizeSweep(report)) {
     *report.add_summaries() = std::move(s);
   }
-  *report.add_trained() = Model("attention_mqar", "attention", "attention", 64);
+  *report.add_trained() = Model("attention_mqar", "attention", "llama", 64);
   *report.add_trained() = Model("mamba_mqar", "mamba", "mamba", 8);
   for (v1::SweepLayers& l : SweepLayersOf(report)) {
     *report.add_layers() = std::move(l);
@@ -148,6 +149,7 @@ TEST(SweepLayersTest, EveryTrainedModelGetsItsThreeLayers) {
   const v1::SweepReport report = LayeredReport();
   ASSERT_EQ(report.layers_size(), 2);
   const v1::SweepLayers& attention = report.layers(0);
+  // The architecture is the circuit's family, not the layout's.
   EXPECT_EQ(attention.family(), "attention");
   EXPECT_EQ(attention.trained_engine(), "attention_mqar");
   EXPECT_EQ(attention.circuit_engine(), "attention");
