@@ -261,9 +261,9 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8,
                         help="minimum sequences per step")
-    parser.add_argument("--batch_tokens", type=int, default=4096,
+    parser.add_argument("--batch_tokens", type=int, default=1024,
                         help="tokens per step (more sequences when short)")
-    parser.add_argument("--eval_every", type=int, default=50)
+    parser.add_argument("--eval_every", type=int, default=25)
     parser.add_argument("--advance_at", type=float, default=0.95)
     parser.add_argument("--stop_at", type=float, default=0.99)
     parser.add_argument("--check", metavar="DIR",
