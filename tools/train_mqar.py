@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -132,7 +133,14 @@ def train(name, args, log):
     val = {n: mqar_batch(val_rng, 64 if n < train_pairs else VAL_SEQUENCES,
                          n, VOCAB) for n in stages}
     stage, start, curve = 0, time.time(), []
+    stop = []  # SIGTERM or --max_seconds: finish with the model as it is
+    signal.signal(signal.SIGTERM, lambda *_: stop.append("SIGTERM"))
     for step in range(1, steps + 1):
+        if args.max_seconds and time.time() - start > args.max_seconds:
+            stop.append(f"--max_seconds={args.max_seconds}")
+        if stop:
+            log(f"{name}: stopping at step {step} ({stop[0]})")
+            break
         pairs = stages[stage]
         # Mix in shorter examples so earlier stages are not forgotten.
         if stage > 0 and step % 4 == 0:
@@ -246,13 +254,16 @@ def main():
                         ",".join(PLAN))
     parser.add_argument("--out", default=os.path.join(ROOT, "models", "mqar"))
     parser.add_argument("--steps", type=int, help="maximum training steps")
+    parser.add_argument("--max_seconds", type=float,
+                        help="stop training after this wall time (then the "
+                        "largest curriculum count reached >= 0.90 is kept)")
     parser.add_argument("--pairs", type=int, help="override training pairs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8,
                         help="minimum sequences per step")
-    parser.add_argument("--batch_tokens", type=int, default=4096,
+    parser.add_argument("--batch_tokens", type=int, default=1024,
                         help="tokens per step (more sequences when short)")
-    parser.add_argument("--eval_every", type=int, default=50)
+    parser.add_argument("--eval_every", type=int, default=25)
     parser.add_argument("--advance_at", type=float, default=0.95)
     parser.add_argument("--stop_at", type=float, default=0.99)
     parser.add_argument("--check", metavar="DIR",
@@ -273,6 +284,11 @@ def main():
     for name in names:
         model, pairs, acc, seconds, sample = train(
             name, args, lambda line: print(line, flush=True))
+        if acc < 0.90 and not args.check:
+            print(f"{name}: below 0.90 at every count; not written",
+                  flush=True)
+            failed.append(name)
+            continue
         directory = os.path.join(args.out, name)
         write_model(directory, model)
         err = verify_against_reference(directory, model, sample)

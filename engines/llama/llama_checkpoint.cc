@@ -17,6 +17,7 @@
 // f16, int8 with a scale per block and head, int4; docs/kv_compression.md).
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engines/attention/rotary_attention_mixer.h"
@@ -84,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlamaLayout(
   if (head_dim % 2 != 0) return unsupported("an odd head_dim");
   const int q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
 
-  CheckpointTensors t(dir);
+  CheckpointTensors t(std::move(dir));
   const std::string p = "model.layers.";
   LayerStack stack;
   kv_format.scale_width = head_dim;  // int8: one scale per block and head
