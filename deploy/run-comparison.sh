@@ -3,6 +3,10 @@
 # built-in engines on free loopback ports, waits until it answers, prints the
 # hosted engines, runs `trilemma recall` over them, then a short `trilemma
 # sweep` (the triangle report: report.html, SVGs, CSV) and stops the server.
+# When models/mqar/manifest.json exists (MQAR-trained checkpoints), the
+# server also hosts them (--checkpoint_manifest) and the sweep prints the
+# table "capacity@90%: trained / circuit / bound" (--trained_manifest;
+# docs/trained-vs-circuit.md); the recall table stays on the built-in engines.
 #
 #   deploy/run-comparison.sh                      # the README's main job
 #   deploy/run-comparison.sh --keep-server        # leave the server running
@@ -15,8 +19,12 @@
 #   --build-dir=DIR  where bin/trilemma-server and bin/trilemma are (build)
 #   --no-sweep       skip the short `trilemma sweep` after the recall table
 #   --report-dir=DIR where the sweep writes report.html (BUILD_DIR/report)
+#   --manifest=FILE  the checkpoint manifest to host and compare
+#                    (default models/mqar/manifest.json when it exists)
+#   --no-manifest    host the built-in engines only
 #   -- ARGS          passed to `trilemma recall` after the defaults
-#                    (--engines=all --pairs=16,64,256,1024)
+#                    (--engines=all, or builtin with a manifest,
+#                    --pairs=16,64,256,1024)
 # Exit status: 0 when every row was measured, non-zero otherwise; the server
 # is stopped on every exit path unless --keep-server was given and the run
 # succeeded.
@@ -30,6 +38,7 @@ keep_server=0
 with_sweep=1
 report_dir=""
 listen="127.0.0.1:0"
+manifest="${repo_root}/models/mqar/manifest.json"
 recall_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -38,8 +47,10 @@ while [[ $# -gt 0 ]]; do
     --report-dir=*) report_dir="${1#--report-dir=}" ;;
     --build-dir=*) build_dir="${1#--build-dir=}" ;;
     --listen=*) listen="${1#--listen=}" ;;
+    --manifest=*) manifest="${1#--manifest=}" ;;
+    --no-manifest) manifest="" ;;
     --) shift; recall_args=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-comparison: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -55,6 +66,21 @@ for bin in "${server_bin}" "${client_bin}"; do
     exit 1
   fi
 done
+
+# The trained checkpoints, when shipped: hosted beside the presets, compared
+# with their circuits by the sweep; recall stays on the built-in engines.
+server_args=()
+sweep_args=()
+recall_engines="all"
+if [[ -n "${manifest}" && -f "${manifest}" ]]; then
+  server_args=(--checkpoint_manifest="${manifest}")
+  sweep_args=(--trained_manifest="${manifest}")
+  recall_engines="builtin"
+  echo "Trained checkpoints: ${manifest}"
+elif [[ -n "${manifest}" && "${manifest}" != "${repo_root}/models/mqar/manifest.json" ]]; then
+  echo "run-comparison: --manifest=${manifest} not found" >&2
+  exit 2
+fi
 
 log="$(mktemp -t trilemma-server.XXXXXX.log)"
 server_pid=""
@@ -106,7 +132,7 @@ trap 'exit 143' TERM
 #   trilemma-server ready: grpc=127.0.0.1:PORT metrics=127.0.0.1:PORT engines=...
 echo "Starting ${server_bin} (log ${log})"
 "${server_bin}" --listen="${listen}" --metrics_listen=127.0.0.1:0 \
-  >"${log}" 2>&1 &
+  "${server_args[@]}" >"${log}" 2>&1 &
 server_pid=$!
 
 ready_line=""
@@ -137,7 +163,8 @@ echo
 echo
 echo "Recall comparison (MQAR: store N key-value pairs, then ask queries):"
 start=${SECONDS}
-run_client "${client_bin}" --target="${target}" recall --engines=all \
+run_client "${client_bin}" --target="${target}" recall \
+  --engines="${recall_engines}" \
   --pairs=16,64,256,1024 "${recall_args[@]}"
 echo "(recall run took $((SECONDS - start)) s)"
 
@@ -147,7 +174,7 @@ if [[ ${with_sweep} -eq 1 ]]; then
   start=${SECONDS}
   run_client "${client_bin}" --target="${target}" sweep --engines=all \
     --pairs=8,32,128,512 --contexts=0,2048 --queries=32 --seed=1 \
-    --out="${report_dir}"
+    --out="${report_dir}" "${sweep_args[@]}"
   echo "(sweep took $((SECONDS - start)) s)"
   echo "Report: ${report_dir}/report.html"
 fi

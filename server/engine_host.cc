@@ -1,6 +1,7 @@
 #include "server/engine_host.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/checkpoint_manifest.h"
 #include "engines/registry.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -119,23 +121,57 @@ absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
     }
   }
 
+  // Checkpoint engines: the --checkpoint flags, then every manifest's models;
+  // `origin` prefixes an error about one of them.
+  struct CheckpointEngine {
+    std::string origin;
+    std::string name;
+    std::string dir;
+  };
+  std::vector<CheckpointEngine> checkpoints;
   for (const std::string& flag : options.checkpoints) {
     const size_t eq = flag.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("checkpoint: expected NAME=DIR, got '", flag, "'"));
     }
-    EngineSpec spec;
-    spec.name = flag.substr(0, eq);
-    spec.checkpoint = flag.substr(eq + 1);
+    checkpoints.push_back(
+        {"checkpoint", flag.substr(0, eq), flag.substr(eq + 1)});
+  }
+  for (const std::string& path : options.checkpoint_manifests) {
+    absl::StatusOr<v1::CheckpointManifest> manifest =
+        ReadCheckpointManifest(path);
+    if (!manifest.ok()) {
+      return absl::Status(
+          manifest.status().code(),
+          absl::StrCat("checkpoint_manifest: ", manifest.status().message()));
+    }
+    for (int i = 0; i < manifest->models_size(); ++i) {
+      const v1::ManifestModel& model = manifest->models(i);
+      const std::string origin =
+          absl::StrCat("checkpoint_manifest '", path, "': models[", i, "]");
+      const std::string dir = ManifestModelDir(path, model);
+      std::error_code error;
+      if (!std::filesystem::is_directory(dir, error)) {
+        return absl::InvalidArgumentError(absl::StrCat(origin, ".dir: '",
+                                                       model.dir(), "' (", dir,
+                                                       ") is not a directory"));
+      }
+      checkpoints.push_back({absl::StrCat(origin, ".name"), model.name(), dir});
+    }
+  }
+  for (CheckpointEngine& checkpoint : checkpoints) {
     for (const EngineSpec& other : set) {
-      if (other.name == spec.name) {
+      if (other.name == checkpoint.name) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "checkpoint: engine name '", spec.name,
-            "' is already hosted (a built-in preset, a config engine or "
-            "another --checkpoint); choose another name"));
+            checkpoint.origin, ": engine name '", checkpoint.name,
+            "' is already hosted (a built-in preset, a config engine, a "
+            "--checkpoint or a manifest model); choose another name"));
       }
     }
+    EngineSpec spec;
+    spec.name = std::move(checkpoint.name);
+    spec.checkpoint = std::move(checkpoint.dir);
     spec.state_budget_bytes = options.default_budget_bytes;
     set.push_back(std::move(spec));
   }

@@ -37,6 +37,10 @@ struct EngineHostOptions {
   // "NAME=DIR" checkpoint engines hosted beside the preset or config set
   // (--checkpoint; docs/checkpoints.md).
   std::vector<std::string> checkpoints;
+  // Paths of checkpoint manifests (--checkpoint_manifest): every model of
+  // each is hosted under its `name` as a --checkpoint would host it
+  // (common/checkpoint_manifest.h, docs/trained-vs-circuit.md).
+  std::vector<std::string> checkpoint_manifests;
   // Path of a text-format ServerConfig; empty hosts the default presets.
   std::string config_path;
   // Budget of engines that do not set their own.
@@ -44,9 +48,11 @@ struct EngineHostOptions {
 };
 
 // The specs to host. INVALID_ARGUMENT naming the field for a bad config, a
-// --checkpoint value that is not NAME=DIR,
-// an unknown --engines name, a duplicate name or a non-positive budget;
-// NOT_FOUND for a missing config file.
+// --checkpoint value that is not NAME=DIR, a bad checkpoint manifest (named
+// with its path and the field, e.g. "checkpoint_manifest 'm.json':
+// models[1].dir: ... is not a directory"), an unknown --engines name, a
+// duplicate name or a non-positive budget; NOT_FOUND for a missing config
+// or manifest file.
 absl::StatusOr<std::vector<EngineSpec>> ResolveEngineSpecs(
     const EngineHostOptions& options);
 

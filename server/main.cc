@@ -45,6 +45,11 @@ ABSL_FLAG(
     "NAME=DIR: also host the Hugging Face model directory DIR (config.json "
     "+ safetensors; GPT-NeoX, Llama, Mamba) as engine NAME; repeatable "
     "or comma-separated");
+ABSL_FLAG(std::vector<std::string>, checkpoint_manifest, {},
+          "Path of a JSON checkpoint manifest ({\"models\": [{\"name\", "
+          "\"dir\", \"circuit\", ...}]}, dirs relative to the file): host "
+          "every model in it as --checkpoint=NAME=DIR would; repeatable "
+          "(docs/trained-vs-circuit.md).");
 ABSL_FLAG(std::string, config, "",
           "Path of a protobuf text-format trilemma.v1.ServerConfig listing "
           "the engines (name, family, knobs, state_budget_bytes); replaces "
@@ -212,6 +217,14 @@ int main(int argc, char** argv) {
       checkpoints.emplace_back(part);
     }
   }
+  std::vector<std::string> manifests;
+  for (const std::string& value :
+       trilemma::RepeatedFlagValues(argc, argv, "checkpoint_manifest")) {
+    for (absl::string_view part :
+         absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      manifests.emplace_back(part);
+    }
+  }
   // Debian's Abseil is built with Mutex deadlock detection on, which keeps a
   // lock-order graph on every lock (~1% of a streamed token's cost). Tests
   // keep it; serving does not need it.
@@ -229,6 +242,7 @@ int main(int argc, char** argv) {
       trilemma::ResolveEngineSpecs(
           {.engines = absl::GetFlag(FLAGS_engines),
            .checkpoints = checkpoints,
+           .checkpoint_manifests = manifests,
            .config_path = absl::GetFlag(FLAGS_config),
            .default_budget_bytes = absl::GetFlag(FLAGS_state_budget_bytes)});
   if (!specs.ok()) {

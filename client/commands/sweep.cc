@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -23,7 +26,9 @@
 #include "client/common/shared_flags.h"
 #include "client/load/workload.h"
 #include "client/report/html.h"
+#include "client/report/layers.h"
 #include "client/report/sweep_analysis.h"
+#include "common/checkpoint_manifest.h"
 
 // --engines, --pairs, --queries, --seed, --format, --out, --rate and
 // --duration are shared flags (client/common/shared_flags.h).
@@ -33,6 +38,11 @@ ABSL_FLAG(std::string, contexts, "0,1024,4096",
           "queries), comma-separated.");
 ABSL_FLAG(int32_t, repeats, 1,
           "sweep: repetitions of every cell, each with its own seed.");
+ABSL_FLAG(std::string, trained_manifest, "",
+          "sweep: a checkpoint manifest (JSON; the file the server's "
+          "--checkpoint_manifest hosts): compare each trained model with its "
+          "circuit and the state's information bound "
+          "(docs/trained-vs-circuit.md).");
 ABSL_FLAG(int32_t, parallel, 2,
           "sweep: cells measured at once (each one session); 1 gives the "
           "cleanest ms/step.");
@@ -91,7 +101,33 @@ absl::StatusOr<SweepOptions> SweepOptionsFromFlags() {
   options.seed = WorkloadSeedFlag();
   const std::string out = absl::GetFlag(FLAGS_out);
   if (!out.empty()) options.out_dir = out;
+  const std::string manifest_path = absl::GetFlag(FLAGS_trained_manifest);
+  if (!manifest_path.empty()) {
+    absl::StatusOr<v1::CheckpointManifest> manifest =
+        ReadCheckpointManifest(manifest_path);
+    if (!manifest.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--trained_manifest: ", manifest.status().message()));
+    }
+    options.trained.assign(manifest->models().begin(),
+                           manifest->models().end());
+  }
   return options;
+}
+
+std::vector<int32_t> SweepPairsFor(const SweepOptions& options,
+                                   const v1::EngineInfo& engine) {
+  std::set<int32_t> pairs(options.pairs.begin(), options.pairs.end());
+  for (const v1::ManifestModel& model : options.trained) {
+    if (model.name() == engine.name() || model.circuit() == engine.name()) {
+      pairs.insert(model.train_pairs());
+    }
+  }
+  std::vector<int32_t> held;
+  for (int32_t p : pairs) {
+    if (p <= engine.shape().vocab() / 2) held.push_back(p);
+  }
+  return held;
 }
 
 uint64_t SweepCellSeed(uint64_t seed, int32_t pairs, int64_t filler,
@@ -167,8 +203,32 @@ absl::StatusOr<v1::SweepReport> RunSweep(v1::Trilemma::StubInterface& stub,
                                          const std::string& target,
                                          const SweepOptions& options,
                                          const SweepProgress& progress) {
+  absl::StatusOr<v1::ListEnginesResponse> hosted = ListEngines(stub, target);
+  if (!hosted.ok()) return hosted.status();
+  std::vector<std::string> names = options.engines;
+  for (int i = 0; i < static_cast<int>(options.trained.size()); ++i) {
+    const v1::ManifestModel& model = options.trained[i];
+    for (const auto& [field, name] :
+         {std::pair<const char*, const std::string&>{"name", model.name()},
+          {"circuit", model.circuit()}}) {
+      const bool served = std::any_of(
+          hosted->engines().begin(), hosted->engines().end(),
+          [&](const v1::EngineInfo& e) { return e.name() == name; });
+      if (!served) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "--trained_manifest: models[", i, "].", field, ": the server at ",
+            target, " hosts no engine '", name,
+            "' (start trilemma-server with --checkpoint_manifest=<the same "
+            "file>)"));
+      }
+      if (!names.empty() &&
+          std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
   absl::StatusOr<std::vector<v1::EngineInfo>> engines =
-      ListSelectedEngines(stub, target, options.engines);
+      SelectEngines(*hosted, names);
   if (!engines.ok()) return engines.status();
 
   struct Cell {
@@ -178,9 +238,24 @@ absl::StatusOr<v1::SweepReport> RunSweep(v1::Trilemma::StubInterface& stub,
     int32_t repeat;
   };
   std::vector<Cell> cells;
+  int32_t skipped = 0;
+  const int64_t per_engine =
+      static_cast<int64_t>(options.contexts.size()) * options.repeats;
   for (size_t e = 0; e < engines->size(); ++e) {
+    const std::vector<int32_t> held = SweepPairsFor(options, (*engines)[e]);
     for (int32_t pairs : options.pairs) {
+      if (std::find(held.begin(), held.end(), pairs) == held.end()) {
+        skipped += static_cast<int32_t>(per_engine);
+      }
+    }
+    const int32_t half = (*engines)[e].shape().vocab() / 2;
+    for (int32_t pairs : held) {
       for (int64_t filler : options.contexts) {
+        // Every token is a key or a value: no filler can be drawn.
+        if (filler > 0 && pairs == half) {
+          skipped += options.repeats;
+          continue;
+        }
         for (int32_t r = 0; r < options.repeats; ++r) {
           cells.push_back({e, pairs, filler, r});
         }
@@ -215,8 +290,15 @@ absl::StatusOr<v1::SweepReport> RunSweep(v1::Trilemma::StubInterface& stub,
   report.set_queries(options.queries);
   for (const v1::EngineInfo& info : *engines) *report.add_engines() = info;
   for (v1::SweepRow& row : rows) *report.add_rows() = std::move(row);
+  report.set_skipped_cells(skipped);
   for (v1::SweepEngineSummary& s : SummarizeSweep(report)) {
     *report.add_summaries() = std::move(s);
+  }
+  for (const v1::ManifestModel& model : options.trained) {
+    *report.add_trained() = model;
+  }
+  for (v1::SweepLayers& layers : SweepLayersOf(report)) {
+    *report.add_layers() = std::move(layers);
   }
   return report;
 }
@@ -255,7 +337,9 @@ int RunSweepCommand(const CommandEnv& env) {
   absl::StatusOr<std::string> html =
       WriteSweepReport(*report, options->out_dir);
   if (!html.ok()) return ReportError(env, "sweep", html.status());
-  env.out << FormatSweepSummaryTable(*report) << "report: " << *html << "\n";
+  env.out << FormatSweepSummaryTable(*report);
+  if (!report->layers().empty()) env.out << "\n" << FormatLayersTable(*report);
+  env.out << "report: " << *html << "\n";
   env.out.flush();
 
   int failed = 0;

@@ -13,7 +13,16 @@
 // When --pairs is left at its default (recall's 16,64,256,1024), the sweep
 // uses 8,16,32,...,1024. Cells run on --parallel threads (each blocking on
 // one session); rows come out in a stable order. A failed cell records its
-// error and the run goes on; the exit code is then 1.
+// error and the run goes on; the exit code is then 1. Cells an engine's
+// vocabulary cannot hold (N > vocab / 2; filler beside N = vocab / 2) are
+// skipped and counted.
+//
+// --trained_manifest=FILE (the checkpoint manifest the server was started
+// with, common/checkpoint_manifest.h) adds the three layers per
+// architecture (client/report/layers.h): every model's engine and its
+// circuit are swept (added to --engines when it names others), both also
+// at the model's train_pairs, and the summary gains the table
+// "capacity@90%: trained / circuit / bound" (docs/trained-vs-circuit.md).
 #ifndef TRILEMMA_CLIENT_COMMANDS_SWEEP_H_
 #define TRILEMMA_CLIENT_COMMANDS_SWEEP_H_
 
@@ -25,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "client/common/command.h"
 #include "trilemma/v1/engine_info.pb.h"
+#include "trilemma/v1/manifest.pb.h"
 #include "trilemma/v1/report.pb.h"
 #include "trilemma/v1/trilemma.grpc.pb.h"
 
@@ -41,7 +51,15 @@ struct SweepOptions {
   uint64_t seed = 0;
   // The report directory.
   std::string out_dir = "trilemma-report";
+  // The models of --trained_manifest (empty: no trained layer).
+  std::vector<v1::ManifestModel> trained;
 };
+
+// The N each engine is measured at: `options.pairs`, plus the train_pairs of
+// every trained model the engine is or is the circuit of, ascending, without
+// N above vocab / 2 (which its MQAR workload cannot draw).
+std::vector<int32_t> SweepPairsFor(const SweepOptions& options,
+                                   const v1::EngineInfo& engine);
 
 // The options the sweep flags describe. INVALID_ARGUMENT naming the flag.
 absl::StatusOr<SweepOptions> SweepOptionsFromFlags();
@@ -62,7 +80,10 @@ v1::SweepRow MeasureSweepCell(v1::Trilemma::StubInterface& stub,
 using SweepProgress = std::function<void(int64_t, int64_t)>;
 
 // Lists and selects the engines, measures every cell and fills the
-// summaries. Fails only when the engines cannot be listed or selected.
+// summaries (and, with trained models, `trained` and `layers`). Fails only
+// when the engines cannot be listed or selected (FAILED_PRECONDITION naming
+// --trained_manifest when the server hosts no engine of a model's name or
+// circuit).
 absl::StatusOr<v1::SweepReport> RunSweep(v1::Trilemma::StubInterface& stub,
                                          const std::string& target,
                                          const SweepOptions& options,

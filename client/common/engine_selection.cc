@@ -1,5 +1,7 @@
 #include "client/common/engine_selection.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -35,6 +37,19 @@ absl::StatusOr<std::vector<v1::EngineInfo>> SelectEngines(
                                        hosted.engines().end());
   }
   std::vector<v1::EngineInfo> selected;
+  const bool builtin_hosted = std::any_of(
+      hosted.engines().begin(), hosted.engines().end(),
+      [](const v1::EngineInfo& e) { return e.name() == "builtin"; });
+  if (names.size() == 1 && names[0] == "builtin" && !builtin_hosted) {
+    for (const v1::EngineInfo& info : hosted.engines()) {
+      if (info.checkpoint().empty()) selected.push_back(info);
+    }
+    if (selected.empty()) {
+      return absl::FailedPreconditionError(
+          "--engines=builtin: the server hosts no built-in engine");
+    }
+    return selected;
+  }
   for (const std::string& name : names) {
     const v1::EngineInfo* found = nullptr;
     for (const v1::EngineInfo& info : hosted.engines()) {

@@ -26,9 +26,10 @@ absl::StatusOr<v1::ListEnginesResponse> ListEngines(
     v1::Trilemma::StubInterface& stub, const std::string& target);
 
 // The engines of `hosted` named in `names` (all of them, in the server's
-// order, when `names` is empty). INVALID_ARGUMENT naming --engines and the
-// hosted names for an unknown name; FAILED_PRECONDITION when the server
-// hosts none.
+// order, when `names` is empty; the built-in ones, i.e. all but checkpoint
+// engines, for the single name "builtin" unless an engine is so named).
+// INVALID_ARGUMENT naming --engines and the hosted names for an unknown name;
+// FAILED_PRECONDITION when the server hosts none.
 absl::StatusOr<std::vector<v1::EngineInfo>> SelectEngines(
     const v1::ListEnginesResponse& hosted,
     const std::vector<std::string>& names);

@@ -19,7 +19,8 @@ ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt,
           "generate: the sampling seed (default 0). recall: the workload "
           "seed (default: a fresh random seed, printed in the report).");
 ABSL_FLAG(std::string, engines, "all",
-          "recall: engines to measure, comma-separated, or \"all\".");
+          "recall: engines to measure, comma-separated, \"all\", or "
+          "\"builtin\" (all but checkpoint engines).");
 ABSL_FLAG(std::string, pairs, "16,64,256,1024",
           "recall: numbers of key-value pairs N to store, comma-separated.");
 ABSL_FLAG(int32_t, queries, 64, "recall: queries asked per engine and N.");

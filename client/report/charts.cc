@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/common/table_printer.h"
+#include "client/report/layers.h"
 #include "client/report/svg.h"
 #include "client/report/sweep_analysis.h"
 
@@ -78,6 +80,31 @@ const v1::SweepEngineSummary* SummaryOf(const v1::SweepReport& report,
   return nullptr;
 }
 
+// The manifest model hosted as `engine` (a trained engine), or null.
+const v1::ManifestModel* TrainedModelOf(const v1::SweepReport& report,
+                                        const std::string& engine) {
+  for (const v1::ManifestModel& m : report.trained()) {
+    if (m.name() == engine) return &m;
+  }
+  return nullptr;
+}
+
+// Engine e's colour: its own, or its circuit's for a trained engine (drawn
+// dashed), so each pair reads as one architecture.
+std::string EngineColor(const v1::SweepReport& report, int e) {
+  if (const v1::ManifestModel* m =
+          TrainedModelOf(report, report.engines(e).name())) {
+    for (int c = 0; c < report.engines_size(); ++c) {
+      if (report.engines(c).name() == m->circuit()) return SeriesColor(c);
+    }
+  }
+  return SeriesColor(e);
+}
+
+bool IsTrained(const v1::SweepReport& report, int e) {
+  return TrainedModelOf(report, report.engines(e).name()) != nullptr;
+}
+
 int64_t MinFiller(const v1::SweepReport& report) {
   if (report.contexts().empty()) return 0;
   return *std::min_element(report.contexts().begin(), report.contexts().end());
@@ -107,8 +134,9 @@ std::string ContextPanel(const v1::SweepReport& report, const PlotFrame& frame,
   for (int e = 0; e < report.engines_size(); ++e) {
     absl::StrAppend(&out, SvgSeries(x, y,
                                     {.label = report.engines(e).name(),
-                                     .color = SeriesColor(e),
-                                     .points = curves[e]}));
+                                     .color = EngineColor(report, e),
+                                     .points = curves[e],
+                                     .dashed = IsTrained(report, e)}));
   }
   return out;
 }
@@ -116,7 +144,8 @@ std::string ContextPanel(const v1::SweepReport& report, const PlotFrame& frame,
 std::vector<LegendEntry> EngineLegend(const v1::SweepReport& report) {
   std::vector<LegendEntry> entries;
   for (int e = 0; e < report.engines_size(); ++e) {
-    entries.push_back({report.engines(e).name(), SeriesColor(e)});
+    entries.push_back({report.engines(e).name(), EngineColor(report, e),
+                       IsTrained(report, e)});
   }
   return entries;
 }
@@ -244,8 +273,12 @@ std::pair<double, double> ClusterOffset(int k) {
 std::string RecallVsFactsChart(const v1::SweepReport& report) {
   const PlotFrame frame{.left = 70, .top = 40, .width = 480, .height = 300};
   const int64_t filler = MinFiller(report);
-  std::vector<double> pairs(report.pairs().begin(), report.pairs().end());
-  std::sort(pairs.begin(), pairs.end());
+  // The grid, plus any N measured beside it (trained models' train N).
+  std::set<double> grid(report.pairs().begin(), report.pairs().end());
+  for (const v1::SweepRow& row : report.rows()) {
+    if (row.error().empty() && row.pairs() > 0) grid.insert(row.pairs());
+  }
+  const std::vector<double> pairs(grid.begin(), grid.end());
   const double lo = pairs.empty() ? 1 : pairs.front();
   const double hi = pairs.empty() ? 10 : pairs.back();
   const Scale x = Scale::Log(lo / 1.2, std::max(hi, lo * 1.5) * 1.2, frame.left,
@@ -270,25 +303,28 @@ std::string RecallVsFactsChart(const v1::SweepReport& report) {
   for (int e = 0; e < report.engines_size(); ++e) {
     const std::string& name = report.engines(e).name();
     const Curve curve = RecallByPairs(report, name, filler);
-    absl::StrAppend(
-        &body,
-        SvgSeries(x, y,
-                  {.label = name, .color = SeriesColor(e), .points = curve}));
+    const std::string color = EngineColor(report, e);
+    absl::StrAppend(&body, SvgSeries(x, y,
+                                     {.label = name,
+                                      .color = color,
+                                      .points = curve,
+                                      .dashed = IsTrained(report, e)}));
     const v1::SweepEngineSummary* s = SummaryOf(report, name);
     const int32_t capacity = s != nullptr ? s->capacity_90() : 0;
     for (const auto& [n, recall] : curve) {
       if (capacity > 0 && n == capacity) {
         absl::StrAppend(
             &markers, "<g class=\"capacity\">",
-            SvgCircle(x(n), y(recall), 7, "none", SeriesColor(e),
+            SvgCircle(x(n), y(recall), 7, "none", color,
                       absl::StrCat(name, ": recall >= 0.9 up to N = ", n)),
             "</g>\n");
       }
     }
     legend.push_back(
-        {absl::StrCat(name, capacity > 0 ? absl::StrCat("  N@90% ", capacity)
-                                         : absl::StrCat("  N@90% < ", lo)),
-         SeriesColor(e)});
+        {absl::StrCat(name, IsTrained(report, e) ? " (trained)" : "",
+                      capacity > 0 ? absl::StrCat("  N@90% ", capacity)
+                                   : absl::StrCat("  N@90% < ", lo)),
+         color, IsTrained(report, e)});
   }
   absl::StrAppend(
       &body, markers,
@@ -297,10 +333,18 @@ std::string RecallVsFactsChart(const v1::SweepReport& report) {
               frame.top + 26 + 18.0 * legend.size(),
               "ring: capacity (last N with recall >= 0.9)", "start", 10,
               "fill=\"#555555\""));
-  const double height = std::max(frame.top + frame.height + 60,
-                                 frame.top + 40 + 18.0 * legend.size());
-  return SvgDocument(frame.left + frame.width + 240, height, "recall-vs-facts",
-                     "Recall vs facts stored", body);
+  double height = std::max(frame.top + frame.height + 60,
+                           frame.top + 40 + 18.0 * legend.size());
+  // The three layers (trained / circuit / bound) on one axis of facts.
+  if (const double strip = LayersCapacityStripHeight(report); strip > 0) {
+    absl::StrAppend(&body, LayersCapacityStrip(report, frame.left, height + 10,
+                                               frame.width + 200));
+    height += strip + 10;
+  }
+  // Trained engines' legend labels are longer.
+  const double legend_width = report.trained().empty() ? 240 : 300;
+  return SvgDocument(frame.left + frame.width + legend_width, height,
+                     "recall-vs-facts", "Recall vs facts stored", body);
 }
 
 std::string StateVsContextChart(const v1::SweepReport& report) {
@@ -453,6 +497,23 @@ std::string TriangleChart(const v1::SweepReport& report) {
                   s.measured().recall() ? "#000000" : "#ffffff", tooltip),
         "</g>\n");
   }
+  // Each trained engine joined to its circuit (dotted): the gap training
+  // leaves on the same architecture.
+  auto where = [&placed](const std::string& engine) -> const Placed* {
+    for (const Placed& p : placed) {
+      if (p.summary->engine() == engine) return &p;
+    }
+    return nullptr;
+  };
+  for (const v1::SweepLayers& l : report.layers()) {
+    const Placed* trained = where(l.trained_engine());
+    const Placed* circuit = where(l.circuit_engine());
+    if (trained == nullptr || circuit == nullptr) continue;
+    absl::StrAppend(&body, "<g class=\"layer-link\">",
+                    SvgLine(trained->x, trained->y, circuit->x, circuit->y,
+                            "#d62728", 1.2, "2 3"),
+                    "</g>\n");
+  }
   for (const Placed& p : placed) {
     // Labels of points near the right edge end at the point.
     const bool end_anchor = p.x > frame.left + 0.75 * frame.width;
@@ -491,7 +552,7 @@ std::string TriangleChart(const v1::SweepReport& report) {
               "#888888", 2, "6 4"),
       SvgText(kx + 24, ky + 20.0 * kSteps + 66, "same family, knob moving",
               "start", 11),
-      "</g>\n");
+      "</g>\n", LayersTriangleKey(report, kx, ky + 20.0 * kSteps + 96));
   absl::StrAppend(
       &body, "<g class=\"state-per-token\">",
       StatePerTokenStrip(report, frame.left, bottom + 70, frame.width),

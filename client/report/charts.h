@@ -7,13 +7,18 @@
 //   4. the triangle: engines placed by compute growth exponent (x) and
 //      state growth exponent (y), coloured by recall capacity, families
 //      with several knob settings joined as trajectories.
+// With trained models (report.layers(), client/report/layers.h), chart 1
+// draws each trained engine dashed in its circuit's colour and a strip of
+// trained / circuit / bound capacities per architecture; chart 4 joins each
+// trained engine to its circuit and lists the three numbers.
 //
 // Example:
 //   for (const SweepChart& chart : RenderSweepCharts(report))
 //     WriteFile(dir + "/" + chart.file, chart.svg);
 //
 // REQUIRES: report.summaries() filled (SummarizeSweep). Engines keep one
-// colour (SeriesColor of their index in report.engines()) in charts 1-3.
+// colour (SeriesColor of their index in report.engines(), a trained
+// engine its circuit's) in charts 1-3.
 #ifndef TRILEMMA_CLIENT_REPORT_CHARTS_H_
 #define TRILEMMA_CLIENT_REPORT_CHARTS_H_
 

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "client/common/json_output.h"
 #include "client/common/table_printer.h"
+#include "client/report/layers.h"
 #include "client/report/svg.h"
 #include "client/report/sweep_analysis.h"
 
@@ -72,6 +73,46 @@ std::string SummaryTable(const v1::SweepReport& report) {
         Cell(FormatCount(s.flops_per_token_at_max_context())), "</tr>\n");
   }
   return absl::StrCat(out, "</table>\n");
+}
+
+// The three layers per architecture (client/report/layers.h); "" without
+// trained models.
+std::string LayersSection(const v1::SweepReport& report) {
+  if (report.layers().empty()) return "";
+  std::string out = absl::StrCat(
+      "<h2>Trained / circuit / bound</h2>\n<p class=\"note\">"
+      "capacity@90%: trained / circuit / bound. For each architecture: a "
+      "checkpoint trained on MQAR, the built-in preset whose closed-form "
+      "weights recall through the same mechanism, and the information "
+      "bound — the state's bits (EngineInfo, at the context the largest N "
+      "measured occupies) over log<sub>2</sub> V, the most facts a state of "
+      "that size could hold. Both capacities are measured by the server's "
+      "recall probes; <i>grows</i> marks a state that grows with context "
+      "(its bound grows with N).</p>\n<table id=\"layers\">\n",
+      HeaderRow(
+          {"family", "trained", "circuit", "train N",
+           "trained recall at train N", "trained N@90%", "circuit N@90%",
+           "bound (trained state)", "bound (circuit state)", "training s"},
+          3));
+  for (const v1::SweepLayers& l : report.layers()) {
+    absl::StrAppend(
+        &out, "<tr>", Cell(l.family(), true), Cell(l.trained_engine(), true),
+        Cell(l.circuit_engine(), true), Cell(absl::StrCat(l.train_pairs())),
+        Cell(l.trained_recall_at_train_pairs() < 0
+                 ? "-"
+                 : absl::StrFormat("%.3f", l.trained_recall_at_train_pairs())),
+        Cell(FormatCapacity(report, l.trained_engine(),
+                            l.trained_capacity_90())),
+        Cell(FormatCapacity(report, l.circuit_engine(),
+                            l.circuit_capacity_90())),
+        Cell(FormatBound(l.trained_bound())),
+        Cell(FormatBound(l.circuit_bound())),
+        Cell(absl::StrFormat("%.0f", l.train_seconds())), "</tr>\n");
+  }
+  return absl::StrCat(out,
+                      "</table>\n<p class=\"meta\">The same numbers: "
+                      "<a href=\"layers.csv\">layers.csv</a> and "
+                      "sweep.json (<code>layers</code>).</p>\n");
 }
 
 std::string EnginesTable(const v1::SweepReport& report) {
@@ -156,7 +197,7 @@ std::string BuildSweepHtml(const v1::SweepReport& report,
       "queries; the server scores every answer and reports state and "
       "FLOPs. <b>claims</b> are the corners an engine declares, "
       "<b>measured</b> those its numbers show.</p>\n",
-      "<h2>Summary</h2>\n", SummaryTable(report));
+      "<h2>Summary</h2>\n", SummaryTable(report), LayersSection(report));
   for (const SweepChart& chart : charts) {
     absl::StrAppend(&html, "<h2>", XmlEscape(chart.title), "</h2>\n<figure>\n",
                     chart.svg, "<figcaption>", XmlEscape(chart.caption),
@@ -189,6 +230,13 @@ absl::StatusOr<std::string> WriteSweepReport(const v1::SweepReport& report,
   if (absl::Status s = WriteFile(root / "sweep.csv", FormatSweepCsv(report));
       !s.ok()) {
     return s;
+  }
+  if (!report.layers().empty()) {
+    if (absl::Status s =
+            WriteFile(root / "layers.csv", FormatLayersCsv(report));
+        !s.ok()) {
+      return s;
+    }
   }
   absl::StatusOr<std::string> json = ToJson(report);
   if (!json.ok()) return json.status();

@@ -1,7 +1,8 @@
 // The sweep report directory: report.html (self-contained: the charts are
 // inlined SVG, the style an inline <style>; no script, font or other file is
-// loaded, so it opens offline), one .svg file per chart, sweep.csv and
-// sweep.json (protobuf JSON of the SweepReport).
+// loaded, so it opens offline), one .svg file per chart, sweep.csv,
+// sweep.json (protobuf JSON of the SweepReport) and, with trained models,
+// layers.csv (client/report/layers.h).
 //
 // Example:
 //   absl::StatusOr<std::string> html = WriteSweepReport(report, "/tmp/r");

@@ -281,8 +281,13 @@ std::string FormatSweepSummaryTable(const v1::SweepReport& report) {
       absl::StrFormat(
           "N@90%%: facts stored up to which recall stays >= 0.9 (smallest "
           "filler); exp: log-log slope vs context (0 = constant, 1 = "
-          "linear); %d cells, %d failed; seed %u\n",
-          report.rows_size(), failed, report.seed()));
+          "linear); %d cells, %d failed%s; seed %u\n",
+          report.rows_size(), failed,
+          report.skipped_cells() > 0
+              ? absl::StrFormat(", %d skipped (too many pairs for the vocab)",
+                                report.skipped_cells())
+              : "",
+          report.seed()));
 }
 
 }  // namespace trilemma::client

@@ -8,10 +8,16 @@
 // Rotary over the whole head (rotate-half) with the config's rope_theta;
 // every norm uses the config's rms_norm_eps.
 //
+// MistralForCausalLM is the same tensors and equations with the config's
+// `sliding_window` W: each query attends to the last W positions, itself
+// included (docs/checkpoints.md, "Sliding window"), kept in a ring of KV blocks
+// (RingWindowKvPolicy); a null or absent window is full attention.
+//
 // Knobs: block_tokens (KV block size in tokens, default 16), kv_dtype (f32,
 // f16, int8 with a scale per block and head, int4; docs/kv_compression.md).
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engines/attention/rotary_attention_mixer.h"
@@ -24,14 +30,17 @@
 namespace trilemma {
 namespace {
 
-constexpr char kHfName[] = "LlamaForCausalLM";
+constexpr char kLlamaName[] = "LlamaForCausalLM";
+constexpr char kMistralName[] = "MistralForCausalLM";
 
 bool IsLegacyBuffer(const std::string& name) {
   return name.ends_with(".self_attn.rotary_emb.inv_freq");
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
-    const EngineSpec& spec, std::shared_ptr<CheckpointDir> dir) {
+// Loads either architecture; only Mistral reads `sliding_window`.
+absl::StatusOr<std::unique_ptr<Engine>> LoadLlamaLayout(
+    bool mistral, const EngineSpec& spec, std::shared_ptr<CheckpointDir> dir) {
+  const char* hf_name = mistral ? kMistralName : kLlamaName;
   Knobs knobs(spec.knobs);
   const int block_tokens =
       static_cast<int>(knobs.Int("block_tokens", 16, 1, 4096));
@@ -58,6 +67,8 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   const bool mlp_bias = config->BoolOr("mlp_bias", false);
   const std::string act = config->StringOr("hidden_act", "silu");
   const bool rope_scaling = config->Has("rope_scaling");
+  const int64_t window =
+      mistral ? config->IntOr("sliding_window", 0, 1, int64_t{1} << 24) : 0;
   if (absl::Status s = config->Finish(); !s.ok()) return s;
   auto unsupported = [&](const std::string& what) {
     return absl::InvalidArgumentError(
@@ -74,11 +85,12 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   if (head_dim % 2 != 0) return unsupported("an odd head_dim");
   const int q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
 
-  CheckpointTensors t(dir);
+  CheckpointTensors t(std::move(dir));
   const std::string p = "model.layers.";
   LayerStack stack;
   kv_format.scale_width = head_dim;  // int8: one scale per block and head
-  stack.kv = PagedKvPolicy(kv_format);
+  stack.kv = window > 0 ? RingWindowKvPolicy(window, kv_format)
+                        : PagedKvPolicy(kv_format);
   stack.block_tokens = block_tokens;
   stack.frame.d_model = d;
   stack.frame.vocab = vocab;
@@ -126,25 +138,46 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
   if (!weights.ok()) return weights.status();
 
   v1::EngineInfo info;
-  FillCheckpointInfo(spec, kHfName, d, layers, vocab, &info);
-  info.mutable_corners()->set_recall(true);
+  FillCheckpointInfo(spec, hf_name, d, layers, vocab, &info);
+  if (window > 0) {  // flat state and per-step cost once n >= W
+    info.mutable_corners()->set_efficient(true);
+    info.mutable_corners()->set_compact(true);
+    info.mutable_shape()->set_window(static_cast<int32_t>(window));
+  } else {
+    info.mutable_corners()->set_recall(true);
+  }
   info.mutable_shape()->set_heads(heads);
   info.mutable_shape()->set_head_dim(head_dim);
   info.set_flops_formula(absl::StrCat(
       "L*(4*d*(H+G)*hd + 6*d*ff + 4*n*H*hd) + 2*V*d  (L = ", layers,
       ", d = ", d, ", H = ", heads, ", G = ", kv_heads, ", hd = ", head_dim,
-      ", ff = ", ff, ", V = ", vocab, "; n = context incl. the new token)"));
-  info.set_state_formula(
-      absl::StrCat("ceil(n/T)*T*2*L*G*hd*4  (T = block_tokens; grows with n)",
-                   KvDtypeNote(kv_format)));
+      ", ff = ", ff, ", V = ", vocab, "; n = context incl. the new token",
+      window > 0 ? absl::StrCat(", capped at W = ", window) : "", ")"));
+  info.set_state_formula(absl::StrCat(
+      window > 0 ? "ceil(min(n,W)/T)*T*2*L*G*hd*4  (T = block_tokens; flat "
+                   "once n >= W)"
+                 : "ceil(n/T)*T*2*L*G*hd*4  (T = block_tokens; grows with n)",
+      KvDtypeNote(kv_format)));
   knobs.RecordIn(&info);
   return std::make_unique<LayerStackEngine>(
       std::move(info), *std::move(weights), std::move(stack),
       spec.state_budget_bytes);
 }
 
+absl::StatusOr<std::unique_ptr<Engine>> LoadLlama(
+    const EngineSpec& spec, std::shared_ptr<CheckpointDir> dir) {
+  return LoadLlamaLayout(/*mistral=*/false, spec, std::move(dir));
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> LoadMistral(
+    const EngineSpec& spec, std::shared_ptr<CheckpointDir> dir) {
+  return LoadLlamaLayout(/*mistral=*/true, spec, std::move(dir));
+}
+
 TRILEMMA_REGISTER_CHECKPOINT_ARCHITECTURE(CheckpointArchitecture{
-    .hf_name = kHfName, .family = "llama", .loader = LoadLlama});
+    .hf_name = kLlamaName, .family = "llama", .loader = LoadLlama});
+TRILEMMA_REGISTER_CHECKPOINT_ARCHITECTURE(CheckpointArchitecture{
+    .hf_name = kMistralName, .family = "llama", .loader = LoadMistral});
 
 }  // namespace
 }  // namespace trilemma

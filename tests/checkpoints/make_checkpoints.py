@@ -27,6 +27,7 @@ The cases (vocab 96, 2 layers; see CASES):
                  no "head_dim" key
   llama_sharded  as llama_gqa, two shards plus the index
   llama_bf16     as llama_gqa, BF16
+  mistral        MistralForCausalLM: llama_gqa's tensors, sliding_window 8
   mamba          Mamba, hidden 64, state 16, dt_rank 4, no in/out bias, the
                  extra keys of the state-spaces/mamba-*-hf configs
   mamba_bias     hidden 80, use_bias, time_step_rank "auto" (= 5)
@@ -306,6 +307,15 @@ def llama(vocab=96, hidden=64, heads=4, kv_heads=2, layers=2, inter=160,
     return config, ts
 
 
+def mistral(window=8, **kwargs):
+    """MistralForCausalLM: llama()'s tensors with a sliding_window (shorter
+    than the prompt, so the window shows in the logits)."""
+    config, ts = llama(**kwargs)
+    config.update({"architectures": ["MistralForCausalLM"],
+                   "model_type": "mistral", "sliding_window": window})
+    return config, ts
+
+
 def mamba(vocab=96, hidden=64, state=16, expand=2, conv=4, dt_rank=4,
           layers=2, use_bias=False, real_extra_keys=True, out_gain=1.0,
           embed_std=0.003):
@@ -379,6 +389,8 @@ CASES = {
                    6, 1),
     "llama_sharded": (lambda: llama(), 4, 2),
     "llama_bf16": (lambda: llama(dtype="BF16"), 9, 1),
+    # A query sees the last 8 positions of the 24-token prompt.
+    "mistral": (lambda: mistral(), 8, 1),
     "mamba": (lambda: mamba(out_gain=3.0), 6, 1),
     # hidden 80 so that "auto" (ceil(80 / 16) = 5) differs from mamba's 4.
     "mamba_bias": (lambda: mamba(hidden=80, dt_rank="auto", use_bias=True,

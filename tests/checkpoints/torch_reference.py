@@ -3,7 +3,8 @@
 
 Reads a model directory on its own (config.json; model.safetensors or shards
 plus model.safetensors.index.json, parsed here with struct/json/numpy) and
-runs GPTNeoXForCausalLM, LlamaForCausalLM or MambaForCausalLM as the published
+runs GPTNeoXForCausalLM, LlamaForCausalLM (and MistralForCausalLM: Llama
+with a sliding window) or MambaForCausalLM as the published
 Hugging Face modeling code defines them, in float64, vectorised over the whole
 sequence. It shares no code with the C++ engine or with make_checkpoints.py.
 
@@ -177,11 +178,13 @@ def rope(x, positions, rot_dims, base):
     return torch.cat((rot, rest), dim=-1)
 
 
-def attend(q, k, v, cache, start):
+def attend(q, k, v, cache, start, window=None):
     """Causal attention of q [H, T, d] at positions start.. over the cache.
 
     cache is {"k": [Hkv, S, d], "v": ...} (or empty) and is extended with k, v;
-    query head h reads KV head h // (H / Hkv) (Llama's repeat_kv).
+    query head h reads KV head h // (H / Hkv) (Llama's repeat_kv). With a
+    window W (Mistral's sliding_window) the query at position t sees keys
+    t - W + 1 .. t only: W positions, itself included.
     """
     if cache is not None:
         if "k" in cache:
@@ -195,6 +198,9 @@ def attend(q, k, v, cache, start):
     tq, tk = q.shape[1], k.shape[1]
     allowed = (torch.arange(tk)[None, :] <=
                (start + torch.arange(tq))[:, None])
+    if window is not None:
+        allowed &= (torch.arange(tk)[None, :] >
+                    (start + torch.arange(tq))[:, None] - window)
     scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v  # [H, T, d]
 
@@ -278,8 +284,14 @@ class GPTNeoX:
 
 
 class Llama:
+    """LlamaForCausalLM; MistralForCausalLM when the config's architecture
+    says so (the same tensors, plus its sliding_window on attention)."""
+
     def __init__(self, config, tensors):
         c = config
+        self.window = None
+        if c.get("architectures", [None])[0] == "MistralForCausalLM":
+            self.window = c.get("sliding_window")
         self.h, self.heads = c["hidden_size"], c["num_attention_heads"]
         self.kv = c.get("num_key_value_heads") or self.heads
         self.layers, self.vocab = c["num_hidden_layers"], c["vocab_size"]
@@ -329,7 +341,8 @@ class Llama:
             k = rope(k.view(T, self.kv, self.hd).transpose(0, 1), pos, self.hd,
                      self.theta)
             v = v.view(T, self.kv, self.hd).transpose(0, 1)
-            o = attend(q, k, v, None if state is None else state[l], start)
+            o = attend(q, k, v, None if state is None else state[l], start,
+                       self.window)
             x = x + linear(o.transpose(0, 1).reshape(T, self.heads * self.hd),
                            w[p + "self_attn.o_proj.weight"])
             m = rms_norm(x, w[p + "post_attention_layernorm.weight"], self.eps)
@@ -461,6 +474,7 @@ def selective_scan_quadratic(u, dt, A, B, C):
 
 
 ARCHITECTURES = {"GPTNeoXForCausalLM": GPTNeoX, "LlamaForCausalLM": Llama,
+                 "MistralForCausalLM": Llama,
                  "MambaForCausalLM": Mamba,
                  "RWKV7ForCausalLM":
                      lambda c, t: rwkv7_ref.Rwkv7(c, t, take_weights)}

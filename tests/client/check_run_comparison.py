@@ -12,7 +12,10 @@ row, against fixed expectations:
   - the sweep's sweep.json has every (engine, pairs, filler) row, measured,
     and a summary per engine in that order, with full attention's capacity
     above mamba's and the corners each engine claims equal to those the
-    sweep measured.
+    sweep measured;
+  - when the repository ships models/mqar/manifest.json, the trained engines
+    follow the presets in the sweep (the recall table keeps the presets),
+    with a trained / circuit / bound entry per model, printed as a table.
 
   check_run_comparison.py --script deploy/run-comparison.sh \
       --build-dir build --workdir /tmp/run_comparison
@@ -109,18 +112,54 @@ def check_recall(report, fail):
     print(f"recall: {len(rows)} rows checked")
 
 
-def check_sweep(path, fail):
+def expected_cells(name, vocab, trained):
+    """The (pairs, filler) cells the sweep measures for an engine: the
+    script's grid plus the train N of every trained model it is or is the
+    circuit of, without N above vocab / 2 (nor filler beside N = vocab / 2).
+    """
+    pairs = set(SWEEP_PAIRS)
+    for m in trained:
+        if name in (m["name"], m["circuit"]):
+            pairs.add(m["trainPairs"])
+    return sorted((p, c) for p in pairs for c in SWEEP_CONTEXTS
+                  if p <= vocab // 2 and not (c > 0 and p == vocab // 2))
+
+
+def check_layers(sweep, stdout, fail):
+    """With a manifest: one layers entry per trained model, its three
+    numbers present, and the table printed."""
+    trained = sweep.get("trained", [])
+    layers = sweep.get("layers", [])
+    if [l["trainedEngine"] for l in layers] != [m["name"] for m in trained]:
+        fail(f"sweep: layers {[l.get('trainedEngine') for l in layers]} for "
+             f"trained {[m['name'] for m in trained]}")
+    for l in layers:
+        for bound in ("trainedBound", "circuitBound"):
+            if not l.get(bound, {}).get("facts", 0) > 0:
+                fail(f"sweep: {l['trainedEngine']} has no {bound}")
+        if l.get("trainedRecallAtTrainPairs", -1) < 0:
+            fail(f"sweep: {l['trainedEngine']} not measured at its train N")
+    if "capacity@90%: trained / circuit / bound" not in stdout:
+        fail("the trained / circuit / bound table was not printed")
+    print(f"sweep: {len(layers)} trained / circuit / bound rows checked")
+
+
+def check_sweep(path, stdout, fail):
     with open(path) as f:
         sweep = json.load(f)
     rows = sweep["rows"]
-    for name in EXPECTED_ORDER:
+    trained = sweep.get("trained", [])
+    vocab = {e["name"]: e["shape"]["vocab"] for e in sweep["engines"]}
+    names = EXPECTED_ORDER + [m["name"] for m in trained]
+    cells_in_all = 0
+    for name in names:
         mine = [r for r in rows if r["engine"] == name]
         cells = sorted((r["pairs"], int(r["filler"])) for r in mine)
-        want = sorted((p, c) for p in SWEEP_PAIRS for c in SWEEP_CONTEXTS)
+        want = expected_cells(name, vocab.get(name, 0), trained)
+        cells_in_all += len(want)
         if cells != want:
             fail(f"sweep: {name} has cells {cells}, expected {want}")
-    if len(rows) != len(EXPECTED_ORDER) * len(SWEEP_PAIRS) * \
-            len(SWEEP_CONTEXTS):
+    if len(rows) != cells_in_all:
         fail(f"sweep: {len(rows)} rows")
     for r in rows:
         where = f"sweep row {r['engine']} pairs {r['pairs']} filler " \
@@ -132,10 +171,13 @@ def check_sweep(path, fail):
             fail(f"{where}: {r['hits']} hits of {r['queries']}, recall "
                  f"{r['recall']}")
     summaries = [s["engine"] for s in sweep["summaries"]]
-    if summaries != EXPECTED_ORDER:
+    if summaries != names:
         fail(f"sweep summaries {summaries}")
         return
-    by_name = {s["engine"]: s for s in sweep["summaries"]}
+    if trained:
+        check_layers(sweep, stdout, fail)
+    by_name = {s["engine"]: s for s in sweep["summaries"]
+               if s["engine"] in EXPECTED_CORNERS}
     if not by_name["attention"]["capacity90"] > by_name["mamba"]["capacity90"]:
         fail(f"sweep: attention capacity {by_name['attention']['capacity90']} "
              f"not above mamba's {by_name['mamba']['capacity90']}")
@@ -181,7 +223,7 @@ def main():
             if not os.path.exists(os.path.join(report_dir, name)):
                 failures.append(f"sweep wrote no {name}")
         if not failures:
-            check_sweep(os.path.join(report_dir, "sweep.json"),
+            check_sweep(os.path.join(report_dir, "sweep.json"), run.stdout,
                         failures.append)
     for f in failures:
         print("FAIL", f)
