@@ -48,6 +48,8 @@ PERTURBED = {
                    2 * c["hidden_size"] // c["num_attention_heads"] *
                    c["hidden_size"]),
     "LlamaForCausalLM": lambda c: ("model.layers.0.self_attn.v_proj.weight", 0),
+    "MistralForCausalLM":
+        lambda c: ("model.layers.0.self_attn.v_proj.weight", 0),
     "MambaForCausalLM": lambda c: ("backbone.layers.0.mixer.in_proj.weight", 0),
     "RWKV7ForCausalLM": lambda c: ("model.layers.0.attn.v_proj.weight", 0),
     "GatedDeltaNetForCausalLM":

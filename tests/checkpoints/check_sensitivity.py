@@ -42,9 +42,10 @@ def rotate_pairs(x):  # GPT-J / Meta-checkpoint RoPE: (x0, x1), (x2, x3), ...
     return torch.stack((-x[..., 1::2], x[..., ::2]), dim=-1).flatten(-2)
 
 
-def attend_modulo(q, k, v, cache, start):  # query head h -> KV head h % n_kv
+def attend_modulo(q, k, v, cache, start, window=None):  # head h -> h % n_kv
     rep = q.shape[0] // k.shape[0]
-    return ATTEND(q, k.repeat(rep, 1, 1), v.repeat(rep, 1, 1), cache, start)
+    return ATTEND(q, k.repeat(rep, 1, 1), v.repeat(rep, 1, 1), cache, start,
+                  window)
 
 
 ATTEND = ref.attend
