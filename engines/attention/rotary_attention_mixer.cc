@@ -101,13 +101,8 @@ void RotaryAttentionMixer::Forward(const float* x,
   };
   auto attend = [&](int64_t r) {
     const MixerRow& row = rows[r];
-    struct Scores {
-      std::vector<float> scores;
-    };
-    std::vector<float>& scores = ops::ThreadScratch<Scores>().scores;
-    scores.resize(row.held);
     ops::AttendGrouped(&q[r * q_dim], config_.heads, config_.kv_heads, hd,
-                       scale_, *row.kv, row.kv_layer, row.held, scores.data(),
+                       scale_, *row.kv, row.kv_layer, row.held,
                        &o[r * q_dim]);  // [H·hd]
   };
   // A prefill chunk (several rows, one session): dense products.

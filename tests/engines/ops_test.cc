@@ -291,9 +291,9 @@ TEST_P(AttendSlotsTest, MatchesNaiveSoftmaxAttention) {
         }
       }
     }
-    std::vector<float> scores(c.slots), out(kv_dim, NAN), probs(c.slots, NAN);
+    std::vector<float> out(kv_dim, NAN), probs(c.slots, NAN);
     AttendSlots(q.data(), c.heads, c.head_dim, c.scale, kv, layer, c.slots,
-                scores.data(), out.data(), probs.data());
+                out.data(), probs.data());
     for (int i = 0; i < kv_dim; ++i) {
       ASSERT_NEAR(out[i], want[i], 1e-4) << "layer " << layer << " out " << i;
     }
@@ -307,7 +307,7 @@ TEST_P(AttendSlotsTest, MatchesNaiveSoftmaxAttention) {
     // Without probs_out the output is the same.
     std::vector<float> out2(kv_dim, NAN);
     AttendSlots(q.data(), c.heads, c.head_dim, c.scale, kv, layer, c.slots,
-                scores.data(), out2.data());
+                out2.data());
     EXPECT_EQ(out2, out);
   }
   EXPECT_EQ(AttendFlops(c.slots, kv_dim), 4 * c.slots * kv_dim);
@@ -345,8 +345,8 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
     }
   }
   const float q[4] = {0, 0, 1, 0};
-  float scores[3], out[4], probs[3];
-  AttendSlots(q, 1, kv_dim, 1e4f, kv, 0, 3, scores, out, probs);
+  float out[4], probs[3];
+  AttendSlots(q, 1, kv_dim, 1e4f, kv, 0, 3, out, probs);
   for (int i = 0; i < kv_dim; ++i) EXPECT_FLOAT_EQ(out[i], 20.0f + i);
   EXPECT_FLOAT_EQ(probs[2], 1.0f);
   EXPECT_FLOAT_EQ(probs[0], 0.0f);
@@ -441,7 +441,8 @@ TEST(ThreadScratchTest, ReleaseFreesTheCallingThreadsBuffersOnly) {
   });
   other.join();
   EXPECT_EQ(other_capacity, 0u);
-  EXPECT_GE(mine.a.capacity(), size_t{1} << 16);  // untouched by the other release
+  EXPECT_GE(mine.a.capacity(),
+            size_t{1} << 16);  // untouched by the other release
 
   ReleaseThreadScratch();
   EXPECT_EQ(mine.a.capacity(), 0u);
@@ -470,11 +471,10 @@ TEST(WorkCounterTest, EachKernelAddsItsFlopsOnItsThread) {
                    KvBlockTable::BlockBytes(1, kv_dim, 4));
   KvBlockTable kv(&pool, 1, kv_dim, 4);
   ASSERT_TRUE(kv.EnsureSlots(10).ok());
-  std::vector<float> scores(10), out(kv_dim);
+  std::vector<float> out(kv_dim);
   for (const int64_t slots : {1, 10}) {
     EXPECT_EQ(counted([&] {
-                AttendSlots(x.data(), 2, 4, 0.5f, kv, 0, slots, scores.data(),
-                            out.data());
+                AttendSlots(x.data(), 2, 4, 0.5f, kv, 0, slots, out.data());
               }),
               AttendFlops(slots, kv_dim))
         << slots << " slots";
