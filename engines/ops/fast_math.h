@@ -20,18 +20,9 @@
 #include <cstdint>
 #include <limits>
 
-namespace trilemma::ops {
+#include "engines/ops/cpu_dispatch.h"  // IWYU pragma: export
 
-// Compiles a kernel for AVX-512, AVX2+FMA and baseline x86-64, picked at load
-// time by the CPU it runs on (GCC function multi-versioning): the build
-// targets any x86-64, the kernels still use the wide registers where they
-// exist.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TRILEMMA_VECTOR_KERNEL \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TRILEMMA_VECTOR_KERNEL
-#endif
+namespace trilemma::ops {
 
 inline float FastExp(float x) {
   constexpr float kLo = -86.6f;  // e^kLo > FLT_MIN: 2^n stays normal

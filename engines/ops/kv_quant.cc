@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engines/ops/cpu_dispatch.h"
+
 namespace trilemma::ops {
 namespace {
 
@@ -21,10 +23,12 @@ inline float Clamp(float v, float limit) {
 
 }  // namespace
 
+TRILEMMA_VECTOR_KERNEL
 void EncodeF16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
 
+TRILEMMA_VECTOR_KERNEL
 void DecodeF16(const uint16_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
 }

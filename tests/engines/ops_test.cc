@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "engines/ops/attention.h"
+#include "engines/ops/fast_math.h"
 #include "engines/ops/linear_recurrence.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/rwkv_ops.h"
@@ -236,6 +238,39 @@ TEST(VectorOpsTest, ScalarHelpers) {
   EXPECT_GE(Softplus(-100.0f), 0.0f);
   EXPECT_LT(Softplus(-100.0f), 1e-30f);
   EXPECT_FALSE(std::isnan(Softplus(1e30f)));
+}
+
+// FastExp over its whole range (every 1/64 and the edges) against double
+// exp: within 3 ulp where e^x is a normal float, 0 below, inf above, NaN
+// kept; FastSilu and FastSigmoid follow.
+TEST(FastMathTest, FastExpIsWithinThreeUlpOfExp) {
+  std::vector<float> xs;
+  for (int i = -100 * 64; i <= 100 * 64; ++i) xs.push_back(i / 64.0f);
+  for (float x : {-86.6f, -86.59f, 88.71f, 0.0f, -0.0f, 1e-30f, -1e-30f}) {
+    xs.push_back(x);
+  }
+  std::vector<float> got(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) got[i] = FastExp(xs[i]);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const float x = xs[i];
+    if (x <= -86.6f) {
+      EXPECT_EQ(got[i], 0.0f) << x;
+    } else if (x >= 88.72f) {
+      EXPECT_EQ(got[i], std::numeric_limits<float>::infinity()) << x;
+    } else {
+      const double want = std::exp(static_cast<double>(x));
+      EXPECT_LE(std::fabs(got[i] - want), 3 * 0x1p-23 * want) << x;
+    }
+  }
+  EXPECT_TRUE(std::isnan(FastExp(NAN)));
+  EXPECT_EQ(FastExp(-INFINITY), 0.0f);
+  EXPECT_EQ(FastExp(INFINITY), INFINITY);
+  for (float x : {-30.0f, -2.5f, 0.0f, 0.75f, 12.0f}) {
+    EXPECT_NEAR(FastSilu(x), x / (1.0 + std::exp(-double{x})),
+                1e-6 * (1 + std::fabs(x)))
+        << x;
+    EXPECT_NEAR(FastSigmoid(x), 1.0 / (1.0 + std::exp(-double{x})), 1e-7) << x;
+  }
 }
 
 // AttendSlots over a KvBlockTable, against naive per-head softmax attention.
