@@ -172,8 +172,9 @@ class Engine {
 v1::EngineInfo PublicEngineInfo(const Engine& engine);
 
 // Lets engine steps run on the calling thread use up to `threads` threads
-// (the matmuls parallelise over an OpenMP team; the per-row loops stay on the
-// caller). Per calling thread: a server gives each engine's scheduler thread
+// (the matmuls and the per-row work ops::ParallelFor splits — decode
+// attention per session, the Mamba scan per channel block — run on an OpenMP
+// team). Per calling thread: a server gives each engine's scheduler thread
 // its share of the cores. The default, before any call, is 1 (or the
 // TRILEMMA_MATMUL_THREADS environment variable). Idle team threads must
 // sleep rather than spin — run with OMP_WAIT_POLICY=PASSIVE, which the

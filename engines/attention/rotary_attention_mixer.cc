@@ -67,10 +67,12 @@ void RotaryAttentionMixer::Forward(const float* x,
     ops::Linear(x, r_count, d, w_.k, kv_dim, k.data());  // [R, G·hd]
     ops::Linear(x, r_count, d, w_.v, kv_dim, v.data());  // [R, G·hd]
     if (w_.q_bias != nullptr) ops::AddBias(w_.q_bias, r_count, q_dim, q.data());
-    if (w_.k_bias != nullptr)
+    if (w_.k_bias != nullptr) {
       ops::AddBias(w_.k_bias, r_count, kv_dim, k.data());
-    if (w_.v_bias != nullptr)
+    }
+    if (w_.v_bias != nullptr) {
       ops::AddBias(w_.v_bias, r_count, kv_dim, v.data());
+    }
   }
   // The core: row r's key is stored before row r attends. When no row's
   // write lands on a slot an earlier row of its session reads (decode rows
@@ -101,13 +103,8 @@ void RotaryAttentionMixer::Forward(const float* x,
   };
   auto attend = [&](int64_t r) {
     const MixerRow& row = rows[r];
-    struct Scores {
-      std::vector<float> scores;
-    };
-    std::vector<float>& scores = ops::ThreadScratch<Scores>().scores;
-    scores.resize(row.held);
     ops::AttendGrouped(&q[r * q_dim], config_.heads, config_.kv_heads, hd,
-                       scale_, *row.kv, row.kv_layer, row.held, scores.data(),
+                       scale_, *row.kv, row.kv_layer, row.held,
                        &o[r * q_dim]);  // [H·hd]
   };
   // A prefill chunk (several rows, one session): dense products.

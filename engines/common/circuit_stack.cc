@@ -28,13 +28,8 @@ class SoftmaxKvMixer final : public TokenMixer {
            const MixerState& state, float* o) const override {
     state.kv->WriteKey(state.kv_layer, state.slot, k);  // in the KV format
     state.kv->WriteValue(state.kv_layer, state.slot, v);
-    struct Scores {
-      std::vector<float> scores;
-    };
-    std::vector<float>& scores = ops::ThreadScratch<Scores>().scores;
-    scores.resize(state.held);
     ops::AttendSlots(q, heads_, head_dim_, scale_, *state.kv, state.kv_layer,
-                     state.held, scores.data(), o, state.attention_probs);
+                     state.held, o, state.attention_probs);
   }
 
   int64_t Flops(int64_t held) const override {

@@ -1,14 +1,36 @@
 #include "engines/mamba/selective_ssm_mixer.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "engines/ops/fast_math.h"
 #include "engines/ops/matmul.h"
+#include "engines/ops/parallel.h"
 #include "engines/ops/ssm.h"
 #include "engines/ops/thread_scratch.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/ops/vector_ops.h"
 
 namespace trilemma {
+namespace {
+
+// Channels per task of the conv and the scan: a few tasks per thread, each
+// with its slice of h ([64, N] floats) in L1 across the rows.
+constexpr int64_t kChannelBlock = 64;
+
+// x = SiLU(x).
+TRILEMMA_VECTOR_KERNEL
+void SiluInPlace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = ops::FastSilu(x[i]);
+}
+
+// y *= SiLU(z).
+TRILEMMA_VECTOR_KERNEL
+void GateInPlace(const float* z, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= ops::FastSilu(z[i]);
+}
+
+}  // namespace
 
 SelectiveSsmMixer::SelectiveSsmMixer(const Config& config,
                                      const Weights& weights)
@@ -47,30 +69,42 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
 
   ops::Linear(x, r_count, d, w_.in_proj, 2 * di, xz.data(), w_.in_proj_bias,
               ops::Activation::kNone);  // [R, 2·di]
-  // Conv in row order (each row shifts its session's window), then SiLU.
-  for (int64_t r = 0; r < r_count; ++r) {
-    float* ur = &u[r * di];
-    ops::CausalConvStep(&xz[r * 2 * di], w_.conv, w_.conv_bias, di, k,
-                        rows[r].fixed, ur);  // [di]
-    for (int c = 0; c < di; ++c) ur[c] = ops::Silu(ur[c]);
-  }
+  // Channels are independent in the conv and the scan, rows of one session
+  // are not: the team splits the channels and each thread runs its channels
+  // through every row in order.
+  const int64_t blocks = (di + kChannelBlock - 1) / kChannelBlock;
+  ops::ParallelFor(blocks, [&](int64_t block) {
+    const int64_t c0 = block * kChannelBlock;
+    const int64_t width = std::min<int64_t>(kChannelBlock, di - c0);
+    for (int64_t r = 0; r < r_count; ++r) {
+      float* ur = &u[r * di + c0];
+      ops::CausalConvStep(&xz[r * 2 * di + c0], w_.conv + c0 * k,
+                          w_.conv_bias + c0, width, k,
+                          rows[r].fixed + c0 * (k - 1), ur);  // [width]
+      SiluInPlace(ur, width);
+    }
+  });
   ops::Linear(u.data(), r_count, di, w_.x_proj, proj, dbc.data());  // [R, R+2N]
   for (int64_t r = 0; r < r_count; ++r) {
     ops::Copy(&dbc[r * proj], &dt_in[r * rank], rank);
   }
   ops::Linear(dt_in.data(), r_count, rank, w_.dt_proj, di, dt.data(),
               w_.dt_bias, ops::Activation::kNone);  // [R, di]
-  for (float& v : dt) v = ops::Softplus(v);
-  // The scan in row order over each session's h.
-  for (int64_t r = 0; r < r_count; ++r) {
-    const float* b = &dbc[r * proj + rank];
-    float* h = rows[r].fixed + int64_t{di} * (k - 1);
-    float* yr = &y[r * di];
-    ops::SelectiveScanStep(&u[r * di], &dt[r * di], a_.data(), b, b + n,
-                           w_.d_skip, di, n, h, yr);  // [di]
-    const float* z = &xz[r * 2 * di + di];
-    for (int c = 0; c < di; ++c) yr[c] *= ops::Silu(z[c]);
-  }
+  ops::ParallelFor(blocks, [&](int64_t block) {
+    const int64_t c0 = block * kChannelBlock;
+    const int64_t width = std::min<int64_t>(kChannelBlock, di - c0);
+    for (int64_t r = 0; r < r_count; ++r) {
+      const float* b = &dbc[r * proj + rank];
+      float* dtr = &dt[r * di + c0];
+      for (int64_t c = 0; c < width; ++c) dtr[c] = ops::Softplus(dtr[c]);
+      float* h = rows[r].fixed + int64_t{di} * (k - 1) + c0 * n;
+      float* yr = &y[r * di + c0];
+      ops::SelectiveScanStep(&u[r * di + c0], dtr, a_.data() + c0 * n, b, b + n,
+                             w_.d_skip + c0, width, n, h,
+                             yr);  // [width]
+      GateInPlace(&xz[r * 2 * di + di + c0], yr, width);
+    }
+  });
   ops::Linear(y.data(), r_count, di, w_.out_proj, d, out, w_.out_proj_bias,
               ops::Activation::kNone);  // [R, d]
 }

@@ -4,60 +4,97 @@
 #include <cmath>
 #include <vector>
 
+#include "engines/ops/fast_math.h"
+#include "engines/ops/thread_scratch.h"
 #include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
+namespace {
 
+// x[i] = e^(x[i] - shift) for i < n; returns their sum (eight partial sums,
+// as in Dot, so the loop vectorises).
+TRILEMMA_VECTOR_KERNEL
+float ExpShiftSum(float* x, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) x[i] = FastExp(x[i] - shift);
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) lane[j] += x[i + j];
+  }
+  float sum = ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
+              ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+}  // namespace
+
+// Row-major over slots: each key and value row (all heads) is read once,
+// front to back, so the KV streams from memory at full bandwidth; the per-head
+// scores live in [q_heads, slots] scratch. Compiled per ISA: Dot, Axpy and
+// ExpShiftSum inline into each clone.
+TRILEMMA_VECTOR_KERNEL
 void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
               float scale, const KvBlockTable& kv, int layer, int64_t slots,
-              float* scores, float* out, float* probs_out) {
+              float* out, float* probs_out) {
   const int block_tokens = kv.block_tokens();
+  const int kv_dim = kv_heads * head_dim;
   const int group = q_heads / kv_heads;
   const int64_t blocks = (slots + block_tokens - 1) / block_tokens;
   CountFlops(AttendFlops(slots, int64_t{q_heads} * head_dim));
-  // One block's rows of one head, decoded (unused for f32).
-  thread_local std::vector<float> tile;
-  tile.resize(static_cast<size_t>(block_tokens) * head_dim);
-  if (probs_out != nullptr) std::fill(probs_out, probs_out + slots, 0.0f);
+  struct Scratch {
+    std::vector<float> scores;  // [q_heads, slots]
+    std::vector<float> tile;    // one block's rows, decoded (unused for f32)
+  };
+  Scratch& scratch = ThreadScratch<Scratch>();
+  scratch.scores.resize(int64_t{q_heads} * slots);
+  scratch.tile.resize(int64_t{block_tokens} * kv_dim);
+  float* scores = scratch.scores.data();
+  // scores[h, s] = scale · q_h · k_{s,g}
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int n = static_cast<int>(
+        std::min<int64_t>(block_tokens, slots - b * block_tokens));
+    int64_t stride = 0;
+    const float* keys = kv.ReadRows(layer, KvBlockTable::kKey, b, 0, n, 0,
+                                    kv_dim, scratch.tile.data(), &stride);
+    for (int s = 0; s < n; ++s) {
+      const float* key = keys + s * stride;
+      float* sc = scores + b * block_tokens + s;
+      for (int h = 0; h < q_heads; ++h) {
+        sc[h * slots] = scale * Dot(q + int64_t{h} * head_dim,
+                                    key + (h / group) * head_dim, head_dim);
+      }
+    }
+  }
+  // Each head's row becomes its softmax weights.
   for (int h = 0; h < q_heads; ++h) {
-    const float* qh = q + int64_t{h} * head_dim;
-    const int col = (h / group) * head_dim;
-    float* oh = out + int64_t{h} * head_dim;
-    // scores[s] = scale · q_h · k_{s,g}
+    float* sh = scores + h * slots;
     float max_score = -INFINITY;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int n = static_cast<int>(
-          std::min<int64_t>(block_tokens, slots - b * block_tokens));
-      int64_t stride = 0;
-      const float* keys = kv.ReadRows(layer, KvBlockTable::kKey, b, 0, n, col,
-                                      head_dim, tile.data(), &stride);
-      float* sc = scores + b * block_tokens;
-      for (int s = 0; s < n; ++s) {
-        sc[s] = scale * Dot(qh, keys + s * stride, head_dim);
-        max_score = std::max(max_score, sc[s]);
+    for (int64_t s = 0; s < slots; ++s) max_score = std::max(max_score, sh[s]);
+    const float inv = 1.0f / ExpShiftSum(sh, slots, max_score);
+    for (int64_t s = 0; s < slots; ++s) sh[s] *= inv;
+  }
+  std::fill(out, out + int64_t{q_heads} * head_dim, 0.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int n = static_cast<int>(
+        std::min<int64_t>(block_tokens, slots - b * block_tokens));
+    int64_t stride = 0;
+    const float* values = kv.ReadRows(layer, KvBlockTable::kValue, b, 0, n, 0,
+                                      kv_dim, scratch.tile.data(), &stride);
+    for (int s = 0; s < n; ++s) {
+      const float* value = values + s * stride;
+      const float* p = scores + b * block_tokens + s;
+      for (int h = 0; h < q_heads; ++h) {
+        Axpy(p[h * slots], value + (h / group) * head_dim,
+             out + int64_t{h} * head_dim, head_dim);
       }
     }
-    float sum = 0.0f;
-    for (int64_t s = 0; s < slots; ++s) {
-      scores[s] = std::exp(scores[s] - max_score);
-      sum += scores[s];
-    }
-    const float inv = 1.0f / sum;
-    std::fill(oh, oh + head_dim, 0.0f);
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int n = static_cast<int>(
-          std::min<int64_t>(block_tokens, slots - b * block_tokens));
-      int64_t stride = 0;
-      const float* values = kv.ReadRows(layer, KvBlockTable::kValue, b, 0, n,
-                                        col, head_dim, tile.data(), &stride);
-      const float* sc = scores + b * block_tokens;
-      for (int s = 0; s < n; ++s) {
-        Axpy(sc[s] * inv, values + s * stride, oh, head_dim);
-      }
-    }
-    if (probs_out != nullptr) {
-      for (int64_t s = 0; s < slots; ++s) probs_out[s] += scores[s] * inv;
+  }
+  if (probs_out != nullptr) {
+    std::fill(probs_out, probs_out + slots, 0.0f);
+    for (int h = 0; h < q_heads; ++h) {
+      Add(scores + h * slots, probs_out, slots);
     }
   }
 }

@@ -12,7 +12,7 @@
 //
 // Example:
 //   ops::AttendSlots(q, heads, head_dim, 1 / sqrt(head_dim), table, layer,
-//                    held, scores, out);
+//                    held, out);
 //
 // Thread-safe (pure function over its arguments; scratch is thread-local).
 #ifndef TRILEMMA_ENGINES_OPS_ATTENTION_H_
@@ -25,21 +25,21 @@
 namespace trilemma::ops {
 
 // q: [q_heads*head_dim]; attends over slots [0, slots) of `layer` in `kv`;
-// out: [q_heads*head_dim]. `scores` is scratch of at least `slots` floats.
+// out: [q_heads*head_dim]. Scratch ([q_heads, slots] scores, one decoded
+// block) is an ops::ThreadScratch of the calling thread.
 // When `probs_out` is non-null it receives the softmax weights summed over
 // query heads, one per slot (what heavy-hitter eviction accumulates).
 // REQUIRES: slots >= 1; q_heads % kv_heads == 0;
 //           kv.kv_dim() == kv_heads * head_dim.
 void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
               float scale, const KvBlockTable& kv, int layer, int64_t slots,
-              float* scores, float* out, float* probs_out = nullptr);
+              float* out, float* probs_out = nullptr);
 
 // AttendKv with as many KV heads as query heads.
 inline void AttendSlots(const float* q, int heads, int head_dim, float scale,
                         const KvBlockTable& kv, int layer, int64_t slots,
-                        float* scores, float* out, float* probs_out = nullptr) {
-  AttendKv(q, heads, heads, head_dim, scale, kv, layer, slots, scores, out,
-           probs_out);
+                        float* out, float* probs_out = nullptr) {
+  AttendKv(q, heads, heads, head_dim, scale, kv, layer, slots, out, probs_out);
 }
 
 // FLOPs of AttendSlots: q·k and p·v, multiply-add = 2 each (decoding a

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engines/ops/fast_math.h"
+#include "engines/ops/vector_ops.h"
 #include "engines/ops/work_counter.h"
 
 namespace trilemma::ops {
@@ -21,6 +23,7 @@ void CausalConvStep(const float* x, const float* w, const float* b,
   }
 }
 
+TRILEMMA_VECTOR_KERNEL
 void SelectiveScanStep(const float* u, const float* dt, const float* a,
                        const float* b, const float* c, const float* d,
                        int64_t channels, int64_t n, float* h, float* y) {
@@ -28,13 +31,14 @@ void SelectiveScanStep(const float* u, const float* dt, const float* a,
   for (int64_t ch = 0; ch < channels; ++ch) {
     const float* ac = a + ch * n;
     float* hc = h + ch * n;
-    const float dtu = dt[ch] * u[ch];
-    float acc = 0.0f;
+    const float dtc = dt[ch];
+    const float dtu = dtc * u[ch];
+    // The update and the read are separate loops: a float sum in the same
+    // loop would keep GCC from vectorising the exps.
     for (int64_t i = 0; i < n; ++i) {
-      hc[i] = std::exp(dt[ch] * ac[i]) * hc[i] + dtu * b[i];
-      acc += c[i] * hc[i];
+      hc[i] = FastExp(dtc * ac[i]) * hc[i] + dtu * b[i];
     }
-    y[ch] = acc + d[ch] * u[ch];
+    y[ch] = Dot(c, hc, n) + d[ch] * u[ch];
   }
 }
 

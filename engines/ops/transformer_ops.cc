@@ -87,9 +87,8 @@ void Rotary::Apply(const float* cos_sin, int heads, float* x) const {
 
 void AttendGrouped(const float* q, int q_heads, int kv_heads, int head_dim,
                    float scale, const KvBlockTable& kv, int layer,
-                   int64_t slots, float* scores, float* out) {
-  AttendKv(q, q_heads, kv_heads, head_dim, scale, kv, layer, slots, scores,
-           out);
+                   int64_t slots, float* out) {
+  AttendKv(q, q_heads, kv_heads, head_dim, scale, kv, layer, slots, out);
 }
 
 }  // namespace trilemma::ops

@@ -56,12 +56,12 @@ class Rotary {
 // values; query head h reads KV head h / (q_heads / kv_heads) (grouped-query
 // attention; kv_heads == q_heads is plain multi-head).
 //   o_h = Σ_s softmax_s(scale · q_h·k_{s,g}) v_{s,g}
-// `scores` is scratch of at least `slots` floats; out is [q_heads][head_dim].
+// out is [q_heads][head_dim]; scratch is thread-local (AttendKv).
 // REQUIRES: slots >= 1; q_heads % kv_heads == 0;
 //           kv.kv_dim() == kv_heads * head_dim.
 void AttendGrouped(const float* q, int q_heads, int kv_heads, int head_dim,
                    float scale, const KvBlockTable& kv, int layer,
-                   int64_t slots, float* scores, float* out);
+                   int64_t slots, float* out);
 
 }  // namespace trilemma::ops
 

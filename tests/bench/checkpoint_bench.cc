@@ -5,6 +5,10 @@
 //   export TRILEMMA_BENCH_CHECKPOINTS=pythia=/ckpt/p160m,mamba=/ckpt/m130m
 //   build/bin/engine_bench --benchmark_filter='BM_Checkpoint'
 //
+// An entry may add the family's knobs after the directory, each as
+// `:knob=value` — e.g. `pythia_f16kv=/ckpt/p160m:kv_dtype=f16` stores the KV
+// cache in f16 (llama.cpp's default cache type).
+//
 // BM_CheckpointPrefill/<name>/threads:<T> — one Prefill of a 512-token prompt
 //   into a fresh session; items_per_second = prompt tokens/s.
 // BM_CheckpointDecode/<name>/streams:<S>/threads:<T> — one batched Step of S
@@ -109,10 +113,18 @@ void RegisterCheckpointBenchmarks() {
   const char* env = std::getenv("TRILEMMA_BENCH_CHECKPOINTS");
   if (env == nullptr) return;
   for (absl::string_view item : absl::StrSplit(env, ',', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> name_dir = absl::StrSplit(item, '=');
+    const std::pair<std::string, std::string> name_rest =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
+    const std::vector<std::string> parts =
+        absl::StrSplit(name_rest.second, ':');
     EngineSpec spec;
-    spec.name = name_dir.first;
-    spec.checkpoint = name_dir.second;
+    spec.name = name_rest.first;
+    spec.checkpoint = parts[0];
+    for (size_t i = 1; i < parts.size(); ++i) {
+      const std::pair<std::string, std::string> knob =
+          absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+      spec.knobs[knob.first] = knob.second;
+    }
     auto engine = CreateEngine(spec);
     if (!engine.ok()) {
       std::fprintf(stderr, "skipping checkpoint %s: %s\n", spec.name.c_str(),

@@ -544,6 +544,46 @@ TEST_P(Conformance, ReleasingScratchBetweenCallsChangesNoLogits) {
   }
 }
 
+// A step team of two threads (SetStepThreads: split matmuls, attention rows,
+// scan channels) computes the logits and state a team of one does: prefill
+// over several chunks, then batched steps of sessions at distinct positions.
+TEST_P(Conformance, TeamOfTwoThreadsMatchesTeamOfOne) {
+  const std::vector<int32_t> prompt = RandomTokens(70, vocab_, 91);
+  const std::vector<int32_t> more = RandomTokens(5, vocab_, 92);
+  std::vector<std::vector<float>> logits[2];
+  for (int threads : {1, 2}) {
+    SetStepThreads(threads);
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<Session*> batch;
+    std::vector<float> last(vocab_);
+    for (int i = 0; i < 3; ++i) {
+      sessions.push_back(MustNewSession());
+      ASSERT_NE(sessions.back(), nullptr);
+      batch.push_back(sessions.back().get());
+      const std::vector<int32_t> part(prompt.begin(),
+                                      prompt.begin() + 30 + 20 * i);
+      CONF_ASSERT_OK(
+          PrefillChunked(*engine_, batch.back(), part, 64, last.data()));
+      logits[threads - 1].push_back(last);
+    }
+    for (int32_t token : more) {
+      std::vector<float> step(batch.size() * vocab_, NAN);
+      for (Session* s : batch) CONF_ASSERT_OK(s->Reserve(1));
+      CONF_ASSERT_OK(engine_->Step(
+          batch, std::vector<int32_t>(batch.size(), token), step.data()));
+      logits[threads - 1].push_back(step);
+    }
+  }
+  SetStepThreads(1);
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  for (size_t i = 0; i < logits[0].size(); ++i) {
+    ASSERT_LE(RelativeDiff(logits[1][i].data(), logits[0][i].data(),
+                           static_cast<int64_t>(logits[0][i].size())),
+              kBatchTolerance)
+        << (i < 3 ? "prefill of session " : "step ") << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, Conformance,
                          ::testing::ValuesIn(AllConformanceCases()),
                          ConformanceCaseName);

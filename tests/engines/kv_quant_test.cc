@@ -298,12 +298,12 @@ TEST(AttendKvTest, CompressedTableMatchesTheKernelOnItsDecodedRows) {
       const int q_heads = kHeads;
       std::vector<float> qq(q_heads * head_dim);
       for (size_t i = 0; i < qq.size(); ++i) qq[i] = q[i % q.size()];
-      std::vector<float> scores(kSlots), a(qq.size()), b(qq.size());
+      std::vector<float> a(qq.size()), b(qq.size());
       std::vector<float> pa(kSlots), pb(kSlots);
       ops::AttendKv(qq.data(), q_heads, kv_heads, head_dim, 0.3f, table, 0,
-                    kSlots, scores.data(), a.data(), pa.data());
+                    kSlots, a.data(), pa.data());
       ops::AttendKv(qq.data(), q_heads, kv_heads, head_dim, 0.3f, decoded, 0,
-                    kSlots, scores.data(), b.data(), pb.data());
+                    kSlots, b.data(), pb.data());
       EXPECT_EQ(a, b) << KvDtypeName(f.dtype) << " kv_heads " << kv_heads;
       EXPECT_EQ(pa, pb) << KvDtypeName(f.dtype);
     }

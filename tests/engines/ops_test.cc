@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "engines/ops/attention.h"
+#include "engines/ops/fast_math.h"
 #include "engines/ops/linear_recurrence.h"
 #include "engines/ops/matmul.h"
 #include "engines/ops/rwkv_ops.h"
@@ -238,6 +240,39 @@ TEST(VectorOpsTest, ScalarHelpers) {
   EXPECT_FALSE(std::isnan(Softplus(1e30f)));
 }
 
+// FastExp over its whole range (every 1/64 and the edges) against double
+// exp: within 3 ulp where e^x is a normal float, 0 below, inf above, NaN
+// kept; FastSilu and FastSigmoid follow.
+TEST(FastMathTest, FastExpIsWithinThreeUlpOfExp) {
+  std::vector<float> xs;
+  for (int i = -100 * 64; i <= 100 * 64; ++i) xs.push_back(i / 64.0f);
+  for (float x : {-86.6f, -86.59f, 88.71f, 0.0f, -0.0f, 1e-30f, -1e-30f}) {
+    xs.push_back(x);
+  }
+  std::vector<float> got(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) got[i] = FastExp(xs[i]);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const float x = xs[i];
+    if (x <= -86.6f) {
+      EXPECT_EQ(got[i], 0.0f) << x;
+    } else if (x >= 88.72f) {
+      EXPECT_EQ(got[i], std::numeric_limits<float>::infinity()) << x;
+    } else {
+      const double want = std::exp(static_cast<double>(x));
+      EXPECT_LE(std::fabs(got[i] - want), 3 * 0x1p-23 * want) << x;
+    }
+  }
+  EXPECT_TRUE(std::isnan(FastExp(NAN)));
+  EXPECT_EQ(FastExp(-INFINITY), 0.0f);
+  EXPECT_EQ(FastExp(INFINITY), INFINITY);
+  for (float x : {-30.0f, -2.5f, 0.0f, 0.75f, 12.0f}) {
+    EXPECT_NEAR(FastSilu(x), x / (1.0 + std::exp(-double{x})),
+                1e-6 * (1 + std::fabs(x)))
+        << x;
+    EXPECT_NEAR(FastSigmoid(x), 1.0 / (1.0 + std::exp(-double{x})), 1e-7) << x;
+  }
+}
+
 // AttendSlots over a KvBlockTable, against naive per-head softmax attention.
 struct AttendCase {
   int heads, head_dim, block_tokens;
@@ -291,9 +326,9 @@ TEST_P(AttendSlotsTest, MatchesNaiveSoftmaxAttention) {
         }
       }
     }
-    std::vector<float> scores(c.slots), out(kv_dim, NAN), probs(c.slots, NAN);
+    std::vector<float> out(kv_dim, NAN), probs(c.slots, NAN);
     AttendSlots(q.data(), c.heads, c.head_dim, c.scale, kv, layer, c.slots,
-                scores.data(), out.data(), probs.data());
+                out.data(), probs.data());
     for (int i = 0; i < kv_dim; ++i) {
       ASSERT_NEAR(out[i], want[i], 1e-4) << "layer " << layer << " out " << i;
     }
@@ -307,7 +342,7 @@ TEST_P(AttendSlotsTest, MatchesNaiveSoftmaxAttention) {
     // Without probs_out the output is the same.
     std::vector<float> out2(kv_dim, NAN);
     AttendSlots(q.data(), c.heads, c.head_dim, c.scale, kv, layer, c.slots,
-                scores.data(), out2.data());
+                out2.data());
     EXPECT_EQ(out2, out);
   }
   EXPECT_EQ(AttendFlops(c.slots, kv_dim), 4 * c.slots * kv_dim);
@@ -345,8 +380,8 @@ TEST(AttendSlotsEdgeTest, HugeScoresStayFinite) {
     }
   }
   const float q[4] = {0, 0, 1, 0};
-  float scores[3], out[4], probs[3];
-  AttendSlots(q, 1, kv_dim, 1e4f, kv, 0, 3, scores, out, probs);
+  float out[4], probs[3];
+  AttendSlots(q, 1, kv_dim, 1e4f, kv, 0, 3, out, probs);
   for (int i = 0; i < kv_dim; ++i) EXPECT_FLOAT_EQ(out[i], 20.0f + i);
   EXPECT_FLOAT_EQ(probs[2], 1.0f);
   EXPECT_FLOAT_EQ(probs[0], 0.0f);
@@ -441,7 +476,8 @@ TEST(ThreadScratchTest, ReleaseFreesTheCallingThreadsBuffersOnly) {
   });
   other.join();
   EXPECT_EQ(other_capacity, 0u);
-  EXPECT_GE(mine.a.capacity(), size_t{1} << 16);  // untouched by the other release
+  EXPECT_GE(mine.a.capacity(),
+            size_t{1} << 16);  // untouched by the other release
 
   ReleaseThreadScratch();
   EXPECT_EQ(mine.a.capacity(), 0u);
@@ -470,11 +506,10 @@ TEST(WorkCounterTest, EachKernelAddsItsFlopsOnItsThread) {
                    KvBlockTable::BlockBytes(1, kv_dim, 4));
   KvBlockTable kv(&pool, 1, kv_dim, 4);
   ASSERT_TRUE(kv.EnsureSlots(10).ok());
-  std::vector<float> scores(10), out(kv_dim);
+  std::vector<float> out(kv_dim);
   for (const int64_t slots : {1, 10}) {
     EXPECT_EQ(counted([&] {
-                AttendSlots(x.data(), 2, 4, 0.5f, kv, 0, slots, scores.data(),
-                            out.data());
+                AttendSlots(x.data(), 2, 4, 0.5f, kv, 0, slots, out.data());
               }),
               AttendFlops(slots, kv_dim))
         << slots << " slots";
