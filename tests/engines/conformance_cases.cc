@@ -90,13 +90,14 @@ std::vector<ConformanceCase> CheckpointConformanceCases() {
        absl::StrSplit(TRILEMMA_CHECKPOINT_CASES, ',', absl::SkipEmpty())) {
     ConformanceCase c;
     // The family each architecture's loader reports (EngineInfo.family).
-    c.family = absl::StartsWith(name, "neox")     ? "gpt_neox"
-               : absl::StartsWith(name, "llama")  ? "llama"
-               : absl::StartsWith(name, "mamba2") ? "mamba2"
-               : absl::StartsWith(name, "mamba")  ? "mamba"
-               : absl::StartsWith(name, "gdn")    ? "gated_deltanet"
-               : absl::StartsWith(name, "rwkv7")  ? "rwkv7"
-                                                  : "unknown";
+    c.family = absl::StartsWith(name, "neox")      ? "gpt_neox"
+               : absl::StartsWith(name, "llama")   ? "llama"
+               : absl::StartsWith(name, "mistral") ? "llama"
+               : absl::StartsWith(name, "mamba2")  ? "mamba2"
+               : absl::StartsWith(name, "mamba")   ? "mamba"
+               : absl::StartsWith(name, "gdn")     ? "gated_deltanet"
+               : absl::StartsWith(name, "rwkv7")   ? "rwkv7"
+                                                   : "unknown";
     c.test_name = Sanitize(std::string{name});
     c.engine_name = c.test_name;
     c.checkpoint = std::string{name};
