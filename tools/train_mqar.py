@@ -120,6 +120,9 @@ def train(name, args, log):
     arch, _, _, train_pairs, default_steps, lr = PLAN[name]
     steps = args.steps or default_steps
     train_pairs = args.pairs or train_pairs
+    if arch == "mamba":
+        log(f"mamba: training scan matches the loop to "
+            f"{mqar_models.self_check():.1e} (float64)")
     torch.manual_seed(SEED)
     model = mqar_models.MODELS[arch](VOCAB, SEED)
     decay = [t for n, t in model.params.items() if not model.no_decay(n)]
