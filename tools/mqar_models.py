@@ -31,6 +31,7 @@ import torch.nn.functional as F
 # The final norm's gain starts small so the initial logits are not spiky.
 EMBED_STD = 1.0
 HEAD_GAIN = 0.1
+MAMBA_EMBED_STD = 0.1  # Mamba only: see Mamba.__init__
 
 
 def rms_norm(x, w, eps):
@@ -198,7 +199,12 @@ class Mamba(Model):
             "use_bias": False, "use_conv_bias": True, "vocab_size": vocab}
         self.readout = "backbone.embeddings.weight"
         i = self.i
-        self.add("backbone.embeddings.weight", [vocab, hidden], std=EMBED_STD)
+        # Mamba's mixer has no output norm (Mamba-2's has), so its scan
+        # output, scaled by dt ~ 0.01, is small; embeddings as large as the
+        # others' drown it in the residual stream and training stalls at
+        # ~0.5 (docs/trained-mqar.md). The reference Mamba starts them small.
+        self.add("backbone.embeddings.weight", [vocab, hidden],
+                 std=MAMBA_EMBED_STD)
         for l in range(layers):
             p = f"backbone.layers.{l}."
             m = p + "mixer."

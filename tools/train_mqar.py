@@ -70,7 +70,7 @@ PLAN = {
     "mamba2": ("mamba2", "mamba2", "mamba2", 32, 3000, 3e-3),
     "gated_deltanet": ("gated_deltanet", "gated_deltanet", "gated_deltanet",
                        32, 3000, 3e-3),
-    "mamba": ("mamba", "mamba", "mamba", 16, 3000, 3e-3),
+    "mamba": ("mamba", "mamba", "mamba", 16, 3000, 1e-3),
     "rwkv7": ("rwkv7", "rwkv7", "rwkv7", 32, 3000, 3e-3),
 }
 
