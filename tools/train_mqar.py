@@ -75,12 +75,15 @@ PLAN = {
 }
 
 
-def mqar_batch(rng, batch, pairs, vocab):
-    """(tokens [B, 4N], targets [B, 4N] with -100 off the answer positions)."""
+def mqar_batch(rng, batch, pairs, vocab, repeat_queries=False):
+    """(tokens [B, 4N], targets [B, 4N] with -100 off the answer positions).
+    With repeat_queries the N queries are drawn with replacement, so "the
+    values not yet asked for" no longer predicts the answer."""
     half = vocab // 2
     keys = np.argsort(rng.random((batch, half)), 1)[:, :pairs]
     values = half + np.argsort(rng.random((batch, vocab - half)), 1)[:, :pairs]
-    order = np.argsort(rng.random((batch, pairs)), 1)
+    order = (rng.integers(0, pairs, (batch, pairs)) if repeat_queries else
+             np.argsort(rng.random((batch, pairs)), 1))
     qk = np.take_along_axis(keys, order, 1)
     qv = np.take_along_axis(values, order, 1)
     context = np.stack([keys, values], -1).reshape(batch, 2 * pairs)
@@ -150,7 +153,8 @@ def train(name, args, log):
             pairs = stages[int(rng.integers(0, stage))]
         # About the same number of tokens per step at every pair count.
         batch = max(args.batch, args.batch_tokens // (4 * pairs))
-        tokens, targets = mqar_batch(rng, batch, pairs, VOCAB)
+        tokens, targets = mqar_batch(rng, batch, pairs, VOCAB,
+                                     args.repeat_queries)
         scale = min(1.0, step / 100)  # warm-up
         if step > 0.8 * steps:  # linear decay over the last fifth
             scale *= max(0.05, (steps - step) / (0.2 * steps))
@@ -269,6 +273,9 @@ def main():
     parser.add_argument("--eval_every", type=int, default=25)
     parser.add_argument("--advance_at", type=float, default=0.95)
     parser.add_argument("--stop_at", type=float, default=0.99)
+    parser.add_argument("--repeat_queries", action="store_true",
+                        help="training queries drawn with replacement "
+                        "(validation still asks each pair once)")
     parser.add_argument("--check", metavar="DIR",
                         help="retrain and compare accuracy with DIR's manifest")
     parser.add_argument("--check_tolerance", type=float, default=0.05)
