@@ -12,9 +12,10 @@ and as the float64 reference tests/checkpoints/torch_reference.py:
   logits = h[mask] @ model.params[model.readout].T   # the head where needed
 
 Vectorised where the computation allows it exactly: attention and Mamba-2's
-SSD dual form are whole-sequence masked products; Mamba's selective scan,
-the gated delta rule and RWKV-7's generalised delta rule are a Python loop
-over time, vectorised over the batch, channels and state. train_mqar.py
+SSD dual form are whole-sequence masked products; the gated delta rule and
+RWKV-7's generalised delta rule go a chunk of tokens at a time; Mamba's
+selective scan is a loop over time with a hand-written backward
+(LinearScan), vectorised over the batch, channels and state. train_mqar.py
 checks every written checkpoint against torch_reference.py before it keeps
 it.
 """
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 # The final norm's gain starts small so the initial logits are not spiky.
 EMBED_STD = 1.0
 HEAD_GAIN = 0.1
+MAMBA_EMBED_STD = 0.1  # Mamba only: see Mamba.__init__
 
 
 def rms_norm(x, w, eps):
@@ -197,7 +199,12 @@ class Mamba(Model):
             "use_bias": False, "use_conv_bias": True, "vocab_size": vocab}
         self.readout = "backbone.embeddings.weight"
         i = self.i
-        self.add("backbone.embeddings.weight", [vocab, hidden], std=EMBED_STD)
+        # Mamba's mixer has no output norm (Mamba-2's has), so its scan
+        # output, scaled by dt ~ 0.01, is small; embeddings as large as the
+        # others' drown it in the residual stream and training stalls at
+        # ~0.5 (docs/trained-mqar.md). The reference Mamba starts them small.
+        self.add("backbone.embeddings.weight", [vocab, hidden],
+                 std=MAMBA_EMBED_STD)
         for l in range(layers):
             p = f"backbone.layers.{l}."
             m = p + "mixer."
@@ -234,15 +241,84 @@ class Mamba(Model):
         dt = F.softplus(proj[..., :r] @ w[m + "dt_proj.weight"].T +
                         w[m + "dt_proj.bias"])  # [B, T, i]
         A = -torch.exp(w[m + "A_log"])
-        decay = torch.exp(dt[..., None] * A)  # [B, T, i, n]
-        inject = (dt * u)[..., None] * Bm[:, :, None, :]
-        h = torch.zeros(x.shape[0], i, n)
-        ys = []
-        for t in range(x.shape[1]):
-            h = decay[:, t] * h + inject[:, t]
-            ys.append((h * Cm[:, t, None, :]).sum(-1))
-        y = (torch.stack(ys, 1) + u * w[m + "D"]) * silu(z)
+        y = selective_scan(u, dt, A, Bm, Cm)
+        y = (y + u * w[m + "D"]) * silu(z)
         return y @ w[m + "out_proj.weight"].T
+
+
+def selective_scan_loop(u, dt, A, Bm, Cm):
+    """Mamba's scan h_t = e^{dt_t A} h_{t-1} + dt_t u_t B_t, y_t = h_t C_t,
+    one step per token (the definition; self_check compares against it).
+    u, dt [B, T, di], A [di, N], Bm, Cm [B, T, N] -> y [B, T, di]."""
+    decay = torch.exp(dt[..., None] * A)  # [B, T, di, N]
+    inject = (dt * u)[..., None] * Bm[:, :, None, :]
+    h = torch.zeros(u.shape[0], u.shape[2], A.shape[1], dtype=u.dtype)
+    ys = []
+    for t in range(u.shape[1]):
+        h = decay[:, t] * h + inject[:, t]
+        ys.append((h * Cm[:, t, None, :]).sum(-1))
+    return torch.stack(ys, 1)
+
+
+class LinearScan(torch.autograd.Function):
+    """h_t = a_t * h_{t-1} + b_t (h_{-1} = 0) along dim 1 of a, b [B, T, ...],
+    with a hand-written backward (g_t = dL/dh_t + a_{t+1} g_{t+1};
+    dL/db_t = g_t, dL/da_t = g_t h_{t-1}). Exact: the same sum in the same
+    order as the loop, but neither pass records a graph per token, which is
+    what made the autograd loop slow (docs/trained-mqar.md)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        states = torch.empty_like(b)
+        h = torch.zeros_like(b[:, 0])
+        for t in range(b.shape[1]):
+            h = torch.addcmul(b[:, t], a[:, t], h)
+            states[:, t] = h
+        ctx.save_for_backward(a, states)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states):
+        a, states = ctx.saved_tensors
+        grad_b = torch.empty_like(grad_states)
+        g = grad_states[:, -1]
+        grad_b[:, -1] = g
+        for t in range(grad_states.shape[1] - 2, -1, -1):
+            g = torch.addcmul(grad_states[:, t], a[:, t + 1], g)
+            grad_b[:, t] = g
+        previous = torch.cat((torch.zeros_like(states[:, :1]), states[:, :-1]),
+                             1)
+        return grad_b * previous, grad_b
+
+
+def selective_scan(u, dt, A, Bm, Cm):
+    """selective_scan_loop's function through LinearScan (the training path)."""
+    decay = torch.exp(dt[..., None] * A)  # [B, T, di, N]
+    inject = (dt * u)[..., None] * Bm[:, :, None, :]
+    return torch.einsum("btdn,btn->btd", LinearScan.apply(decay, inject), Cm)
+
+
+def self_check(seed=0):
+    """Mamba's training scan equals its step-by-step definition in float64,
+    values and gradients (raises AssertionError otherwise); train_mqar.py
+    runs it before training Mamba."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, di, N = 2, 37, 6, 5  # T not a multiple of the chunk
+    u = torch.randn(B, T, di, generator=g, dtype=torch.float64)
+    dt = F.softplus(torch.randn(B, T, di, generator=g, dtype=torch.float64))
+    A = -torch.exp(torch.randn(di, N, generator=g, dtype=torch.float64))
+    Bm, Cm = (torch.randn(B, T, N, generator=g, dtype=torch.float64)
+              for _ in range(2))
+    want = selective_scan_loop(u, dt, A, Bm, Cm)
+    got = selective_scan(u, dt, A, Bm, Cm)
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    assert err < 1e-12, f"selective scan differs from the loop by {err:.2e}"
+    a = torch.rand(B, 9, di, N, generator=g, dtype=torch.float64)
+    b = torch.randn(B, 9, di, N, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        LinearScan.apply, (a.requires_grad_(), b.requires_grad_())), \
+        "LinearScan's backward differs from finite differences"
+    return err
 
 
 # ----------------------------------------------------------------- Mamba-2
