@@ -31,6 +31,7 @@
 set -euo pipefail
 # oneDNN's OpenMP threads would otherwise spin between matmuls.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-10000}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${repo_root}/build"

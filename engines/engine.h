@@ -177,8 +177,9 @@ v1::EngineInfo PublicEngineInfo(const Engine& engine);
 // team). Per calling thread: a server gives each engine's scheduler thread
 // its share of the cores. The default, before any call, is 1 (or the
 // TRILEMMA_MATMUL_THREADS environment variable). Idle team threads must
-// sleep rather than spin — run with OMP_WAIT_POLICY=PASSIVE, which the
-// server binary sets for itself (docs/performance.md).
+// sleep rather than spin — run with OMP_WAIT_POLICY=PASSIVE and
+// GOMP_SPINCOUNT=10000 (a short spin, then sleep), which the server binary
+// sets for itself (docs/performance.md).
 // REQUIRES: threads >= 1.
 void SetStepThreads(int threads);
 

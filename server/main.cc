@@ -187,11 +187,18 @@ ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "they are cut with a SHUTDOWN summary.");
 
 int main(int argc, char** argv) {
-  // OpenMP reads OMP_WAIT_POLICY when the runtime loads, before main: an
-  // engine step's team must sleep between matmuls, not spin on the cores
-  // other engines need, so set it and start again as the same program.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  // OpenMP reads OMP_WAIT_POLICY and GOMP_SPINCOUNT when the runtime loads,
+  // before main: an engine step's team must not spin on the cores other
+  // engines need, yet waking a sleeping thread for each of a decode step's
+  // ~50 parallel regions costs a single stream a quarter of its speed. So
+  // team threads spin briefly (10,000 polls, well under a millisecond) and
+  // then sleep (docs/performance.md); set both and start again as the same
+  // program.
+  const bool policy_unset = std::getenv("OMP_WAIT_POLICY") == nullptr;
+  const bool spin_unset = std::getenv("GOMP_SPINCOUNT") == nullptr;
+  if (policy_unset || spin_unset) {
+    if (policy_unset) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    if (spin_unset) setenv("GOMP_SPINCOUNT", "10000", 1);
     execv("/proc/self/exe", argv);
     // If exec fails, run on; only idle spinning is at stake.
   }
