@@ -22,6 +22,11 @@ RotaryAttentionMixer::RotaryAttentionMixer(const Config& config,
                                            const Weights& weights)
     : config_(config),
       w_(weights),
+      qkv_(weights.qkv, 3 * config.heads * config.head_dim, config.d_model),
+      q_(weights.q, config.heads * config.head_dim, config.d_model),
+      k_(weights.k, config.kv_heads * config.head_dim, config.d_model),
+      v_(weights.v, config.kv_heads * config.head_dim, config.d_model),
+      o_(weights.o, config.d_model, config.heads * config.head_dim),
       rotary_(config.head_dim, config.rotary_dims, config.rope_theta),
       scale_(1.0f / std::sqrt(static_cast<float>(config.head_dim))) {}
 
@@ -29,7 +34,7 @@ void RotaryAttentionMixer::Forward(const float* x,
                                    absl::Span<const MixerRow> rows,
                                    float* out) const {
   const int64_t r_count = static_cast<int64_t>(rows.size());
-  const int d = config_.d_model, hd = config_.head_dim;
+  const int hd = config_.head_dim;
   const int q_dim = config_.heads * hd, kv_dim = config_.kv_heads * hd;
   struct Scratch {
     std::vector<float> qkv, q, k, v, o, cos_sin;
@@ -49,10 +54,7 @@ void RotaryAttentionMixer::Forward(const float* x,
   if (w_.qkv != nullptr) {
     // qkv: [R, H, 3, hd] -> q, k, v: [R, H, hd]
     qkv.resize(r_count * 3 * q_dim);
-    ops::Linear(x, r_count, d, w_.qkv, 3 * q_dim, qkv.data());
-    if (w_.qkv_bias != nullptr) {
-      ops::AddBias(w_.qkv_bias, r_count, 3 * q_dim, qkv.data());
-    }
+    ops::Linear(x, r_count, qkv_, qkv.data(), w_.qkv_bias);
     for (int64_t r = 0; r < r_count; ++r) {
       for (int h = 0; h < config_.heads; ++h) {
         const float* src = &qkv[(r * config_.heads + h) * 3 * hd];
@@ -63,16 +65,9 @@ void RotaryAttentionMixer::Forward(const float* x,
       }
     }
   } else {
-    ops::Linear(x, r_count, d, w_.q, q_dim, q.data());   // [R, H·hd]
-    ops::Linear(x, r_count, d, w_.k, kv_dim, k.data());  // [R, G·hd]
-    ops::Linear(x, r_count, d, w_.v, kv_dim, v.data());  // [R, G·hd]
-    if (w_.q_bias != nullptr) ops::AddBias(w_.q_bias, r_count, q_dim, q.data());
-    if (w_.k_bias != nullptr) {
-      ops::AddBias(w_.k_bias, r_count, kv_dim, k.data());
-    }
-    if (w_.v_bias != nullptr) {
-      ops::AddBias(w_.v_bias, r_count, kv_dim, v.data());
-    }
+    ops::Linear(x, r_count, q_, q.data(), w_.q_bias);  // [R, H·hd]
+    ops::Linear(x, r_count, k_, k.data(), w_.k_bias);  // [R, G·hd]
+    ops::Linear(x, r_count, v_, v.data(), w_.v_bias);  // [R, G·hd]
   }
   // The core: row r's key is stored before row r attends. When no row's
   // write lands on a slot an earlier row of its session reads (decode rows
@@ -131,8 +126,7 @@ void RotaryAttentionMixer::Forward(const float* x,
       attend(r);
     }
   }
-  ops::Linear(o.data(), r_count, q_dim, w_.o, d, out);  // [R, d]
-  if (w_.o_bias != nullptr) ops::AddBias(w_.o_bias, r_count, d, out);
+  ops::Linear(o.data(), r_count, o_, out, w_.o_bias);  // [R, d]
 }
 
 int64_t RotaryAttentionMixer::Flops(int64_t held) const {

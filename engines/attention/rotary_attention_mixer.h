@@ -20,6 +20,7 @@
 #ifndef TRILEMMA_ENGINES_ATTENTION_ROTARY_ATTENTION_MIXER_H_
 #define TRILEMMA_ENGINES_ATTENTION_ROTARY_ATTENTION_MIXER_H_
 
+#include "engines/ops/matmul.h"
 #include "engines/ops/transformer_ops.h"
 #include "engines/stack/mixer.h"
 
@@ -63,6 +64,8 @@ class RotaryAttentionMixer final : public Mixer {
  private:
   Config config_;
   Weights w_;
+  // Packed copies of w_'s matrices (ops::LinearWeight); empty when absent.
+  ops::LinearWeight qkv_, q_, k_, v_, o_;
   ops::Rotary rotary_;
   float scale_;
 };

@@ -35,6 +35,8 @@ GatedDeltaNetMixer::GatedDeltaNetMixer(const Config& config,
   if (config.gate) Append(w_.g_proj, value_dim_ * d, &w_in_);
   Append(w_.a_proj, hv * d, &w_in_);
   Append(w_.b_proj, hv * d, &w_in_);
+  in_proj_ = ops::LinearWeight(w_in_.data(), proj_width_, d);
+  o_proj_ = ops::LinearWeight(w_.o_proj, d, value_dim_);
   if (config.conv > 0) {
     const int64_t k = config.conv;
     Append(w_.q_conv, key_dim_ * k, &w_conv_);
@@ -58,7 +60,7 @@ void GatedDeltaNetMixer::Forward(const float* x,
                                  absl::Span<const MixerRow> rows,
                                  float* out) const {
   const int64_t r_count = static_cast<int64_t>(rows.size());
-  const int64_t d = config_.d_model, dk = config_.head_k_dim;
+  const int64_t dk = config_.head_k_dim;
   const int64_t dv = config_.head_v_dim, hv = config_.v_heads;
   const int64_t group = hv / config_.heads;  // value heads per key head
   const int64_t window = config_.conv > 0 ? config_.conv - 1 : 0;
@@ -77,8 +79,7 @@ void GatedDeltaNetMixer::Forward(const float* x,
   qkv.resize(conv_channels_);
   o.resize(r_count * value_dim_);
 
-  ops::Linear(x, r_count, d, w_in_.data(), proj_width_,
-              proj.data());  // [R, proj_width]
+  ops::Linear(x, r_count, in_proj_, proj.data());  // [R, proj_width]
   for (int64_t r = 0; r < r_count; ++r) {
     const float* pr = &proj[r * proj_width_];
     float* fixed = rows[r].fixed;
@@ -112,7 +113,7 @@ void GatedDeltaNetMixer::Forward(const float* x,
                         /*norm_before_gate=*/true, oj);
     }
   }
-  ops::Linear(o.data(), r_count, value_dim_, w_.o_proj, d, out);  // [R, d]
+  ops::Linear(o.data(), r_count, o_proj_, out);  // [R, d]
 }
 
 int64_t GatedDeltaNetMixer::Flops(int64_t /*held*/) const {

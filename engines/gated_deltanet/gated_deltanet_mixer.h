@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engines/ops/matmul.h"
 #include "engines/stack/mixer.h"
 
 namespace trilemma {
@@ -68,6 +69,7 @@ class GatedDeltaNetMixer final : public Mixer {
 
   // REQUIRES: v_heads % heads == 0; every non-optional weight set.
   GatedDeltaNetMixer(const Config& config, const Weights& weights);
+  // Not copyable: in_proj_ points into w_in_.
   GatedDeltaNetMixer(const GatedDeltaNetMixer&) = delete;
   GatedDeltaNetMixer& operator=(const GatedDeltaNetMixer&) = delete;
 
@@ -83,6 +85,8 @@ class GatedDeltaNetMixer final : public Mixer {
   // q|k|v|g|a|b projections stacked into one [proj_width, d] matrix so a
   // batch projects with one matmul; conv taps stacked likewise [2kd+vd, K].
   std::vector<float> w_in_;
+  // Packed copies of w_in_ and w_.o_proj (ops::LinearWeight).
+  ops::LinearWeight in_proj_, o_proj_;
   std::vector<float> w_conv_;
   std::vector<float> zero_conv_bias_;
   std::vector<float> neg_a_;  // −exp(A_log) [HV]

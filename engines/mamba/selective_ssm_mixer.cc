@@ -34,7 +34,13 @@ void GateInPlace(const float* z, float* y, int64_t n) {
 
 SelectiveSsmMixer::SelectiveSsmMixer(const Config& config,
                                      const Weights& weights)
-    : config_(config), w_(weights) {
+    : config_(config),
+      w_(weights),
+      in_proj_(weights.in_proj, 2 * config.d_inner, config.d_model),
+      x_proj_(weights.x_proj, config.dt_rank + 2 * config.state,
+              config.d_inner),
+      dt_proj_(weights.dt_proj, config.d_inner, config.dt_rank),
+      out_proj_(weights.out_proj, config.d_model, config.d_inner) {
   const int64_t n = int64_t{config.d_inner} * config.state;
   a_.resize(n);
   for (int64_t i = 0; i < n; ++i) a_[i] = -std::exp(weights.a_log[i]);
@@ -47,7 +53,7 @@ SelectiveSsmMixer::SelectiveSsmMixer(const Config& config,
 void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
                                 float* out) const {
   const int64_t r_count = static_cast<int64_t>(rows.size());
-  const int d = config_.d_model, di = config_.d_inner, n = config_.state;
+  const int di = config_.d_inner, n = config_.state;
   const int rank = config_.dt_rank, k = config_.conv;
   const int proj = rank + 2 * n;
   struct Scratch {
@@ -67,8 +73,7 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   dt.resize(r_count * di);
   y.resize(r_count * di);
 
-  ops::Linear(x, r_count, d, w_.in_proj, 2 * di, xz.data(), w_.in_proj_bias,
-              ops::Activation::kNone);  // [R, 2·di]
+  ops::Linear(x, r_count, in_proj_, xz.data(), w_.in_proj_bias);  // [R, 2·di]
   // Channels are independent in the conv and the scan, rows of one session
   // are not: the team splits the channels and each thread runs its channels
   // through every row in order.
@@ -84,12 +89,12 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
       SiluInPlace(ur, width);
     }
   });
-  ops::Linear(u.data(), r_count, di, w_.x_proj, proj, dbc.data());  // [R, R+2N]
+  ops::Linear(u.data(), r_count, x_proj_, dbc.data());  // [R, R+2N]
   for (int64_t r = 0; r < r_count; ++r) {
     ops::Copy(&dbc[r * proj], &dt_in[r * rank], rank);
   }
-  ops::Linear(dt_in.data(), r_count, rank, w_.dt_proj, di, dt.data(),
-              w_.dt_bias, ops::Activation::kNone);  // [R, di]
+  ops::Linear(dt_in.data(), r_count, dt_proj_, dt.data(),
+              w_.dt_bias);  // [R, di]
   ops::ParallelFor(blocks, [&](int64_t block) {
     const int64_t c0 = block * kChannelBlock;
     const int64_t width = std::min<int64_t>(kChannelBlock, di - c0);
@@ -105,8 +110,7 @@ void SelectiveSsmMixer::Forward(const float* x, absl::Span<const MixerRow> rows,
       GateInPlace(&xz[r * 2 * di + di + c0], yr, width);
     }
   });
-  ops::Linear(y.data(), r_count, di, w_.out_proj, d, out, w_.out_proj_bias,
-              ops::Activation::kNone);  // [R, d]
+  ops::Linear(y.data(), r_count, out_proj_, out, w_.out_proj_bias);  // [R, d]
 }
 
 int64_t SelectiveSsmMixer::Flops(int64_t /*held*/) const {

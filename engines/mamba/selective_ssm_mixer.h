@@ -23,6 +23,7 @@
 
 #include <vector>
 
+#include "engines/ops/matmul.h"
 #include "engines/stack/mixer.h"
 
 namespace trilemma {
@@ -67,6 +68,8 @@ class SelectiveSsmMixer final : public Mixer {
  private:
   Config config_;
   Weights w_;
+  // Packed copies of w_'s matrices (ops::LinearWeight).
+  ops::LinearWeight in_proj_, x_proj_, dt_proj_, out_proj_;
   std::vector<float> a_;               // −exp(A_log), [di, N]
   std::vector<float> zero_conv_bias_;  // stands in for a missing conv bias
 };

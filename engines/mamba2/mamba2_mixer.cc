@@ -16,6 +16,8 @@ Mamba2Mixer::Mamba2Mixer(const Config& config, const Weights& weights)
     : config_(config), w_(weights) {
   conv_dim_ = config.d_inner + int64_t{2} * config.groups * config.state;
   proj_width_ = config.d_inner + conv_dim_ + config.heads;
+  in_proj_ = ops::LinearWeight(w_.in_proj, proj_width_, config.d_model);
+  out_proj_ = ops::LinearWeight(w_.out_proj, config.d_model, config.d_inner);
   neg_a_.resize(config.heads);
   for (int h = 0; h < config.heads; ++h) neg_a_[h] = -std::exp(w_.a_log[h]);
   if (w_.conv_bias == nullptr) {  // use_conv_bias = false
@@ -47,8 +49,7 @@ void Mamba2Mixer::Forward(const float* x, absl::Span<const MixerRow> rows,
   xbc.resize(conv_dim_);
   y.resize(r_count * di);
 
-  ops::Linear(x, r_count, d, w_.in_proj, proj_width_,
-              proj.data());  // [R, di + conv_dim + H]
+  ops::Linear(x, r_count, in_proj_, proj.data());  // [R, di + conv_dim + H]
   if (w_.in_proj_bias != nullptr) {
     ops::AddBias(w_.in_proj_bias, r_count, proj_width_, proj.data());
   }
@@ -78,7 +79,7 @@ void Mamba2Mixer::Forward(const float* x, absl::Span<const MixerRow> rows,
       for (int64_t i = 0; i < di; ++i) yr[i] *= ops::Silu(z[i]);
     }
   }
-  ops::Linear(y.data(), r_count, di, w_.out_proj, d, out);  // [R, d]
+  ops::Linear(y.data(), r_count, out_proj_, out);  // [R, d]
   if (w_.out_proj_bias != nullptr) {
     ops::AddBias(w_.out_proj_bias, r_count, d, out);
   }

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engines/ops/matmul.h"
 #include "engines/stack/mixer.h"
 
 namespace trilemma {
@@ -78,6 +79,8 @@ class Mamba2Mixer final : public Mixer {
   Config config_;
   Weights w_;
   int64_t conv_dim_, proj_width_;
+  // Packed copies of w_'s matrices (ops::LinearWeight).
+  ops::LinearWeight in_proj_, out_proj_;
   std::vector<float> neg_a_;           // −exp(A_log) [H]
   std::vector<float> zero_conv_bias_;  // stands in for a missing conv bias
 };

@@ -13,6 +13,7 @@
 #define TRILEMMA_ENGINES_OPS_MATMUL_H_
 
 #include <cstdint>
+#include <memory>
 
 namespace trilemma::ops {
 
@@ -47,6 +48,53 @@ void MatMulUncounted(const float* a, const float* b, float* c, int64_t m,
 
 // Team size of this thread's matmuls (see SetStepThreads in engine.h).
 void SetThreads(int threads);
+
+// LinearWeight: a Linear layer's weight W[out][in] (PyTorch layout), with a
+// copy packed once into the blocked layout oneDNN's batched kernels read.
+//
+// With the plain layout oneDNN repacks the weights on every call, which at
+// a decode batch (4-64 rows) costs about as much as the product itself:
+// packed, Pythia-160M decode of 32 streams on two threads runs ~1.3-1.5x
+// faster (docs/performance.md, "Packed weights").
+//
+// Example:
+//   ops::LinearWeight up(w_up, ff, d);  // w_up: [ff, d]
+//   ops::Linear(x, rows, up, y);        // x: [R, d] -> y: [R, ff]
+//
+// Only matrices of at least 256 inputs and 64K elements are packed (smaller
+// ones gain little and each packed shape builds its own primitives).
+// The packed copy is owned (shared by copies of this object) and costs as
+// much memory as `w` again; TRILEMMA_PACK_WEIGHTS=0 turns packing off to
+// save it. `w` is borrowed and must outlive this object: products of fewer
+// than 4 rows (faster on the plain layout) and kernels that do not take the
+// packed layout (another CPU) read it.
+// Thread-safe: immutable after construction.
+class LinearWeight {
+ public:
+  struct Packed;  // oneDNN memory and its layout (matmul.cc)
+
+  LinearWeight() = default;
+  // REQUIRES: w is null (an absent weight) or [out, in].
+  LinearWeight(const float* w, int64_t out, int64_t in);
+
+  const float* data() const { return data_; }
+  int64_t out() const { return out_; }
+  int64_t in() const { return in_; }
+  bool packed() const { return packed_ != nullptr; }
+  const Packed* packed_copy() const { return packed_.get(); }
+
+ private:
+  const float* data_ = nullptr;
+  int64_t out_ = 0;
+  int64_t in_ = 0;
+  std::shared_ptr<const Packed> packed_;
+};
+
+// y[rows, w.out()] = act(x[rows, w.in()] · wᵀ + bias) as the raw-pointer
+// Linear above (same FLOPs counted), through the packed copy when there is
+// one. REQUIRES: w.data() != nullptr; y does not alias x.
+void Linear(const float* x, int64_t rows, const LinearWeight& w, float* y,
+            const float* bias = nullptr, Activation act = Activation::kNone);
 
 // Analytic FLOPs of Linear: multiply-add = 2.
 inline int64_t LinearFlops(int64_t rows, int64_t in, int64_t out) {

@@ -61,7 +61,15 @@ void LoraLinear(const float* x, int64_t rows, int64_t d, const float* down,
 
 Rwkv7TimeMix::Rwkv7TimeMix(const Rwkv7Shape& shape, int layer,
                            const Weights& weights)
-    : shape_(shape), layer_(layer), w_(weights) {}
+    : shape_(shape),
+      layer_(layer),
+      w_(weights),
+      r_proj_(weights.r_proj, int64_t{shape.heads} * shape.head_dim,
+              shape.d_model),
+      k_proj_(weights.k_proj, int64_t{shape.heads} * shape.head_dim,
+              shape.d_model),
+      v_proj_(weights.v_proj, shape.value_dim, shape.d_model),
+      o_proj_(weights.o_proj, shape.d_model, shape.value_dim) {}
 
 MixerStateDecl Rwkv7TimeMix::state() const {
   const int64_t dk = shape_.head_dim;
@@ -122,9 +130,9 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   const float* xa = &mixed[4 * n * d];
   const float* xg = &mixed[5 * n * d];
 
-  ops::Linear(xr, n, d, w_.r_proj, kd, r.data());  // [R, H·dk]
-  ops::Linear(xk, n, d, w_.k_proj, kd, k.data());  // [R, H·dk]
-  ops::Linear(xv, n, d, w_.v_proj, vd, v.data());  // [R, H·dv]
+  ops::Linear(xr, n, r_proj_, r.data());  // [R, H·dk]
+  ops::Linear(xk, n, k_proj_, k.data());  // [R, H·dk]
+  ops::Linear(xv, n, v_proj_, v.data());  // [R, H·dv]
   // Decay e^w with w = −e^{−1/2}·σ(lora), [R, H·dk].
   LoraLinear(xw, n, d, w_.w1, shape_.w_rank, w_.w2, kd, LoraAct::kTanh,
              hidden.data(), w.data());
@@ -188,7 +196,7 @@ void Rwkv7TimeMix::Forward(const float* x, absl::Span<const MixerRow> rows,
       }
     }
   }
-  ops::Linear(o.data(), n, vd, w_.o_proj, d, out);  // [R, d]
+  ops::Linear(o.data(), n, o_proj_, out);  // [R, d]
 }
 
 int64_t Rwkv7TimeMix::Flops(int64_t /*held*/) const {
@@ -223,9 +231,9 @@ void Rwkv7ChannelMix::Forward(const float* x, absl::Span<const MixerRow> rows,
   for (int64_t i = 0; i < n; ++i) {
     ops::ShiftMix(x + i * d, &prev[i * d], w_.mu_k, d, &xk[i * d]);
   }
-  ops::Linear(xk.data(), n, d, w_.key, ff, hidden.data());  // [R, ff]
+  ops::Linear(xk.data(), n, key_, hidden.data());  // [R, ff]
   ops::SquaredRelu(hidden.data(), n * ff);
-  ops::Linear(hidden.data(), n, ff, w_.value, d, out);  // [R, d]
+  ops::Linear(hidden.data(), n, value_, out);  // [R, d]
 }
 
 int64_t Rwkv7ChannelMix::Flops(int64_t /*held*/) const {

@@ -41,6 +41,7 @@
 
 #include <cstdint>
 
+#include "engines/ops/matmul.h"
 #include "engines/stack/mixer.h"
 
 namespace trilemma {
@@ -108,6 +109,9 @@ class Rwkv7TimeMix final : public Mixer {
   Rwkv7Shape shape_;
   int layer_;
   Weights w_;
+  // Packed copies of w_'s projections (ops::LinearWeight); the LoRAs, a few
+  // dozen rows each, stay plain.
+  ops::LinearWeight r_proj_, k_proj_, v_proj_, o_proj_;
 };
 
 class Rwkv7ChannelMix final : public Mixer {
@@ -119,7 +123,10 @@ class Rwkv7ChannelMix final : public Mixer {
   };
 
   Rwkv7ChannelMix(const Rwkv7Shape& shape, const Weights& weights)
-      : shape_(shape), w_(weights) {}
+      : shape_(shape),
+        w_(weights),
+        key_(weights.key, shape.ff, shape.d_model),
+        value_(weights.value, shape.d_model, shape.ff) {}
 
   MixerStateDecl state() const override {
     return {.fixed_floats = shape_.d_model, .kv_dim = 0};
@@ -131,6 +138,7 @@ class Rwkv7ChannelMix final : public Mixer {
  private:
   Rwkv7Shape shape_;
   Weights w_;
+  ops::LinearWeight key_, value_;  // packed copies of w_.key and w_.value
 };
 
 }  // namespace trilemma

@@ -23,9 +23,9 @@ Ffn Ffn::GeluMlp(int d, int ff, const float* w_up, const float* b_up,
   f.kind_ = Kind::kGeluMlp;
   f.d_ = d;
   f.ff_ = ff;
-  f.w_up_ = w_up;
+  f.w_up_ = ops::LinearWeight(w_up, ff, d);
   f.b_up_ = b_up;
-  f.w_down_ = w_down;
+  f.w_down_ = ops::LinearWeight(w_down, d, ff);
   f.b_down_ = b_down;
   return f;
 }
@@ -36,9 +36,9 @@ Ffn Ffn::SwiGlu(int d, int ff, const float* w_gate, const float* w_up,
   f.kind_ = Kind::kSwiGlu;
   f.d_ = d;
   f.ff_ = ff;
-  f.w_gate_ = w_gate;
-  f.w_up_ = w_up;
-  f.w_down_ = w_down;
+  f.w_gate_ = ops::LinearWeight(w_gate, ff, d);
+  f.w_up_ = ops::LinearWeight(w_up, ff, d);
+  f.w_down_ = ops::LinearWeight(w_down, d, ff);
   return f;
 }
 
@@ -51,17 +51,16 @@ void Ffn::Forward(const float* x, int64_t rows, float* out) const {
   std::vector<float>& gate = buffers.gate;
   up.resize(rows * ff_);
   if (kind_ == Kind::kGeluMlp) {
-    ops::Linear(x, rows, d_, w_up_, ff_, up.data(), b_up_,
+    ops::Linear(x, rows, w_up_, up.data(), b_up_,
                 ops::Activation::kGeluErf);  // [R, ff]
   } else {
-    ops::Linear(x, rows, d_, w_up_, ff_, up.data());  // [R, ff]
+    ops::Linear(x, rows, w_up_, up.data());  // [R, ff]
     gate.resize(rows * ff_);
-    ops::Linear(x, rows, d_, w_gate_, ff_, gate.data());  // [R, ff]
+    ops::Linear(x, rows, w_gate_, gate.data());  // [R, ff]
     ops::SiluMul(gate.data(), up.data(), rows * ff_);
     up.swap(gate);
   }
-  ops::Linear(up.data(), rows, ff_, w_down_, d_, out, b_down_,
-              ops::Activation::kNone);  // [R, d]
+  ops::Linear(up.data(), rows, w_down_, out, b_down_);  // [R, d]
 }
 
 int64_t Ffn::Flops() const {

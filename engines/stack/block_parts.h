@@ -15,6 +15,8 @@
 
 #include <cstdint>
 
+#include "engines/ops/matmul.h"
+
 namespace trilemma {
 
 struct Norm {
@@ -48,10 +50,10 @@ class Ffn {
   Kind kind_ = Kind::kGeluMlp;
   int d_ = 0;
   int ff_ = 0;
-  const float* w_gate_ = nullptr;
-  const float* w_up_ = nullptr;
+  ops::LinearWeight w_gate_;  // packed copies (ops::LinearWeight)
+  ops::LinearWeight w_up_;
   const float* b_up_ = nullptr;
-  const float* w_down_ = nullptr;
+  ops::LinearWeight w_down_;
   const float* b_down_ = nullptr;
 };
 

@@ -81,7 +81,8 @@ LayerStackEngine::LayerStackEngine(v1::EngineInfo info,
                                    LayerStack stack, int64_t state_budget_bytes)
     : info_(std::move(info)),
       weights_(std::move(weights)),
-      stack_(std::move(stack)) {
+      stack_(std::move(stack)),
+      readout_(stack_.frame.readout, stack_.frame.vocab, stack_.frame.d_model) {
   for (const StackBlock& block : stack_.blocks) {
     const MixerStateDecl decl = block.mixer->state();
     fixed_offset_.push_back(fixed_floats_);
@@ -211,8 +212,7 @@ void LayerStackEngine::Forward(absl::Span<const int32_t> tokens,
   if (logits == nullptr) return;
   const int64_t first = r_count - logit_rows;
   frame.final_norm.Apply(&h[first * d], logit_rows, xn.data());  // [Rl, d]
-  ops::Linear(xn.data(), logit_rows, d, frame.readout, frame.vocab,
-              logits);  // [Rl, V]
+  ops::Linear(xn.data(), logit_rows, readout_, logits);          // [Rl, V]
 }
 
 absl::Status LayerStackEngine::Step(absl::Span<Session* const> sessions,

@@ -38,6 +38,7 @@
 
 #include "engines/common/tensor_map.h"
 #include "engines/engine.h"
+#include "engines/ops/matmul.h"
 #include "engines/stack/block_parts.h"
 #include "engines/stack/kv_policy.h"
 #include "engines/stack/mixer.h"
@@ -138,6 +139,7 @@ class LayerStackEngine final : public Engine {
   int kv_dim_ = 0;
   int64_t fixed_floats_ = 0;
   std::unique_ptr<KvBlockPool> pool_;
+  ops::LinearWeight readout_;  // stack_.frame.readout, packed
 };
 
 }  // namespace trilemma

@@ -115,6 +115,79 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(info.param.k) + "_n" + std::to_string(info.param.n);
     });
 
+// A packed LinearWeight runs each row count through its own bucket (exact,
+// padded to 8 or 32, chunks of 256) or, below 4 rows, the plain weights:
+// every path must give the naive product with bias and GELU, and write no
+// row past `rows`.
+class PackedLinearRows : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(PackedLinearRows, MatchesNaiveWithBiasAndGelu) {
+  const int64_t rows = GetParam(), in = 300, out = 230;  // big enough to pack
+  std::mt19937_64 rng(rows);
+  const std::vector<float> x = RandomVector(rows * in, rng);
+  const std::vector<float> w = RandomVector(out * in, rng);  // W[out][in]
+  const std::vector<float> bias = RandomVector(out, rng);
+  const LinearWeight packed(w.data(), out, in);
+  EXPECT_EQ(packed.data(), w.data());
+  EXPECT_EQ(packed.out(), out);
+  EXPECT_EQ(packed.in(), in);
+  // oneDNN 2.6 packs f32 weights for its AVX-512 kernels; elsewhere this
+  // test covers the plain fallback.
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) {
+    EXPECT_TRUE(packed.packed());
+  }
+#endif
+  for (const Activation act : {Activation::kNone, Activation::kGeluErf}) {
+    for (const bool with_bias : {false, true}) {
+      std::vector<double> want(rows * out), scale(rows * out);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          double sum = with_bias ? bias[o] : 0.0, mag = std::fabs(sum);
+          for (int64_t i = 0; i < in; ++i) {
+            sum += double{x[r * in + i]} * w[o * in + i];
+            mag += std::fabs(double{x[r * in + i]} * w[o * in + i]);
+          }
+          if (act == Activation::kGeluErf) {
+            sum = 0.5 * sum * (1.0 + std::erf(sum / std::sqrt(2.0)));
+          }
+          want[r * out + o] = sum;
+          scale[r * out + o] = mag;
+        }
+      }
+      // One guard row past the end must keep its NaNs.
+      std::vector<float> y((rows + 1) * out, NAN);
+      const int64_t before = CountedFlops();
+      Linear(x.data(), rows, packed, y.data(),
+             with_bias ? bias.data() : nullptr, act);
+      const int64_t flops = CountedFlops() - before;
+      std::vector<float> head(y.begin(), y.begin() + rows * out);
+      ExpectClose(head, want, scale,
+                  "packed Linear, rows " + std::to_string(rows) +
+                      (with_bias ? " +bias" : "") +
+                      (act == Activation::kGeluErf ? " gelu" : ""));
+      for (int64_t o = 0; o < out; ++o) {
+        ASSERT_TRUE(std::isnan(y[rows * out + o])) << "wrote past row " << rows;
+      }
+      EXPECT_EQ(flops, LinearFlops(rows, in, out) +
+                           (with_bias ? rows * out : 0) +
+                           (act == Activation::kGeluErf ? 5 * rows * out : 0));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, PackedLinearRows,
+                         ::testing::Values(1, 3, 4, 5, 8, 9, 17, 64, 65, 100,
+                                           256, 257, 600));
+
+TEST(MatMulTest, AbsentAndSmallLinearWeightsAreNotPacked) {
+  const LinearWeight none(nullptr, 4, 4);
+  EXPECT_FALSE(none.packed());
+  EXPECT_EQ(none.data(), nullptr);
+  const std::vector<float> w(128 * 8192, 0.5f);  // a circuit's readout
+  EXPECT_FALSE(LinearWeight(w.data(), 8192, 128).packed());
+}
+
 // Primitives are cached per thread: concurrent callers with the same and
 // different shapes must each get their own correct results.
 TEST(MatMulTest, LinearFromSeveralThreads) {
