@@ -26,7 +26,9 @@ keys and values may repeat across the vocabulary halves' draw; ours are
 without replacement, as the client's are); the query section follows the
 context directly (no gap tokens); training runs a curriculum of pair counts
 4, 8, 16, ... up to the model's training count, moving on when validation
-accuracy at the current count reaches --advance_at; examples are drawn fresh
+accuracy at the current count reaches --advance_at (the parameters are kept
+then: a model that later loses that count, training on the next, ships them);
+examples are drawn fresh
 each step (no fixed training set); AdamW with weight decay 0.1 on matrices.
 
 Each written checkpoint is read back with tests/checkpoints/torch_reference.py
@@ -128,6 +130,9 @@ def train(name, args, log):
             f"{mqar_models.self_check():.1e} (float64)")
     torch.manual_seed(SEED)
     model = mqar_models.MODELS[arch](VOCAB, SEED)
+    if args.init:
+        load_params(os.path.join(args.init, "model.safetensors"), model)
+        log(f"{name}: starting from {args.init}")
     decay = [t for n, t in model.params.items() if not model.no_decay(n)]
     rest = [t for n, t in model.params.items() if model.no_decay(n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -139,6 +144,7 @@ def train(name, args, log):
     val = {n: mqar_batch(val_rng, 64 if n < train_pairs else VAL_SEQUENCES,
                          n, VOCAB) for n in stages}
     stage, start, curve = 0, time.time(), []
+    passed = {}  # pair count -> parameters when that count was passed
     stop = []  # SIGTERM or --max_seconds: finish with the model as it is
     signal.signal(signal.SIGTERM, lambda *_: stop.append("SIGTERM"))
     for step in range(1, steps + 1):
@@ -175,6 +181,9 @@ def train(name, args, log):
             log(f"{name} step {step:5d} loss {loss.item():.4f} pairs {n:3d} "
                 f"val_acc {acc:.3f} ({time.time() - start:.0f} s)")
             if acc >= args.advance_at and stage + 1 < len(stages):
+                # Kept in case the next stage costs this count its accuracy.
+                passed[n] = {k: t.detach().clone()
+                             for k, t in model.params.items()}
                 stage += 1
             elif acc >= args.stop_at and stages[stage] == train_pairs:
                 break
@@ -186,6 +195,13 @@ def train(name, args, log):
             val[n] = mqar_batch(np.random.default_rng(SEED + 2000 + n),
                                 VAL_SEQUENCES, n, VOCAB)
         final = accuracy(model, *val[n])
+        if final < 0.90 and n in passed:
+            log(f"{name}: val_acc {final:.4f} at {n} pairs; back to the "
+                f"parameters that passed {n} pairs")
+            with torch.no_grad():
+                for k, t in model.params.items():
+                    t.copy_(passed[n][k])
+            final = accuracy(model, *val[n])
         if final >= 0.90 or n == stages[0]:
             break
         log(f"{name}: val_acc {final:.4f} at {n} pairs; trying fewer")
@@ -194,6 +210,30 @@ def train(name, args, log):
         f"({VAL_SEQUENCES} sequences), {seconds:.0f} s on {args.threads} "
         f"thread(s)")
     return model, train_pairs, final, seconds, val[train_pairs][0][0]
+
+
+def load_params(path, model):
+    """Sets the model's parameters from a model.safetensors this script wrote
+    (F32, the same names and shapes)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    size = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + size])
+    header.pop("__metadata__", None)
+    if set(header) != set(model.params):
+        raise RuntimeError(f"{path}: tensors {sorted(header)} are not the "
+                           f"model's {sorted(model.params)}")
+    with torch.no_grad():
+        for name, info in header.items():
+            begin, end = info["data_offsets"]
+            data = np.frombuffer(blob, "<f4", (end - begin) // 4,
+                                 8 + size + begin)
+            t = model.params[name]
+            if info["dtype"] != "F32" or list(t.shape) != info["shape"]:
+                raise RuntimeError(f"{path}: {name} is {info['dtype']} "
+                                   f"{info['shape']}, want F32 "
+                                   f"{list(t.shape)}")
+            t.copy_(torch.from_numpy(data.copy()).reshape(t.shape))
 
 
 def write_safetensors(path, params):
@@ -276,6 +316,10 @@ def main():
     parser.add_argument("--repeat_queries", action="store_true",
                         help="training queries drawn with replacement "
                         "(validation still asks each pair once)")
+    parser.add_argument("--init", metavar="DIR",
+                        help="start from the model.safetensors in DIR (one "
+                        "written by this script for the same architecture) "
+                        "instead of a fresh initialisation")
     parser.add_argument("--check", metavar="DIR",
                         help="retrain and compare accuracy with DIR's manifest")
     parser.add_argument("--check_tolerance", type=float, default=0.05)
