@@ -24,8 +24,18 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # core the engine's own loops (and other tests) need.
 export OMP_WAIT_POLICY=PASSIVE
 start=$(date +%s)
+phase_start=$start
+# Prints how long the phase that just ended took, so a slow suite shows
+# where its time goes.
+phase_done() {
+  local now
+  now=$(date +%s)
+  echo "--- $1: $((now - phase_start)) s"
+  phase_start=$now
+}
 
 deploy/install-deps.sh --with-tests
+phase_done "install-deps"
 
 # Both builds are RelWithDebInfo but with -g1 (line tables) instead of -g:
 # sanitizer reports and gdb backtraces still show function, file and line, while
@@ -38,8 +48,10 @@ config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "=== build (RelWithDebInfo, -Werror) ==="
 cmake -S . -B build "${config[@]}" >/dev/null
 cmake --build build -j"$jobs"
+phase_done "build"
 echo "=== tests ==="
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+phase_done "tests"
 
 if [[ $fast -eq 0 ]]; then
   echo "=== build (ASan + UBSan, -Werror) ==="
@@ -53,17 +65,21 @@ if [[ $fast -eq 0 ]]; then
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
     -DTRILEMMA_BUILD_BENCHMARKS=OFF -DTRILEMMA_PCH=ON >/dev/null
   cmake --build build-asan -j"$jobs"
+  phase_done "ASan build"
   echo "=== tests under ASan + UBSan (label 'slow' excluded) ==="
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 \
       -LE slow
+  phase_done "ASan tests"
   echo "=== overload soak under ASan + UBSan (60 s at 2x, tests/soak) ==="
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     tests/soak/run-soak.sh build-asan 60s 2 -- --soak_settle=5s
+  phase_done "ASan soak"
   echo "=== fuzzers (clang, libFuzzer + ASan + UBSan, 20 s per target) ==="
   # tests/fuzz/run-fuzzers.sh 600 is the longer run (README, Security).
   tests/fuzz/run-fuzzers.sh 20
+  phase_done "fuzz build and runs"
 fi
 echo "=== all tests passed in $(( $(date +%s) - start ))s ==="
