@@ -28,6 +28,24 @@ float ExpShiftSum(float* x, int64_t n, float shift) {
   return sum;
 }
 
+// Calls row_fn(s, row) for slots s in [0, slots) of `kind` in `layer`, in
+// order, one KV block at a time; `row` holds the whole row (all KV heads),
+// decoded into `tile` ([block_tokens, kv_dim]) when the cache is compressed.
+template <typename RowFn>
+inline void ForEachKvRow(const KvBlockTable& kv, int layer, int kind,
+                         int64_t slots, int kv_dim, float* tile,
+                         RowFn&& row_fn) {
+  const int block_tokens = kv.block_tokens();
+  for (int64_t first = 0, b = 0; first < slots; first += block_tokens, ++b) {
+    const int n =
+        static_cast<int>(std::min<int64_t>(block_tokens, slots - first));
+    int64_t stride = 0;
+    const float* rows =
+        kv.ReadRows(layer, kind, b, 0, n, 0, kv_dim, tile, &stride);
+    for (int s = 0; s < n; ++s) row_fn(first + s, rows + s * stride);
+  }
+}
+
 }  // namespace
 
 // Row-major over slots: each key and value row (all heads) is read once,
@@ -38,10 +56,8 @@ TRILEMMA_VECTOR_KERNEL
 void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
               float scale, const KvBlockTable& kv, int layer, int64_t slots,
               float* out, float* probs_out) {
-  const int block_tokens = kv.block_tokens();
   const int kv_dim = kv_heads * head_dim;
   const int group = q_heads / kv_heads;
-  const int64_t blocks = (slots + block_tokens - 1) / block_tokens;
   CountFlops(AttendFlops(slots, int64_t{q_heads} * head_dim));
   struct Scratch {
     std::vector<float> scores;  // [q_heads, slots]
@@ -49,24 +65,17 @@ void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
   };
   Scratch& scratch = ThreadScratch<Scratch>();
   scratch.scores.resize(int64_t{q_heads} * slots);
-  scratch.tile.resize(int64_t{block_tokens} * kv_dim);
+  scratch.tile.resize(int64_t{kv.block_tokens()} * kv_dim);
   float* scores = scratch.scores.data();
   // scores[h, s] = scale · q_h · k_{s,g}
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int n = static_cast<int>(
-        std::min<int64_t>(block_tokens, slots - b * block_tokens));
-    int64_t stride = 0;
-    const float* keys = kv.ReadRows(layer, KvBlockTable::kKey, b, 0, n, 0,
-                                    kv_dim, scratch.tile.data(), &stride);
-    for (int s = 0; s < n; ++s) {
-      const float* key = keys + s * stride;
-      float* sc = scores + b * block_tokens + s;
-      for (int h = 0; h < q_heads; ++h) {
-        sc[h * slots] = scale * Dot(q + int64_t{h} * head_dim,
-                                    key + (h / group) * head_dim, head_dim);
-      }
-    }
-  }
+  ForEachKvRow(kv, layer, KvBlockTable::kKey, slots, kv_dim,
+               scratch.tile.data(), [&](int64_t s, const float* key) {
+                 for (int h = 0; h < q_heads; ++h) {
+                   scores[h * slots + s] =
+                       scale * Dot(q + int64_t{h} * head_dim,
+                                   key + (h / group) * head_dim, head_dim);
+                 }
+               });
   // Each head's row becomes its softmax weights.
   for (int h = 0; h < q_heads; ++h) {
     float* sh = scores + h * slots;
@@ -75,22 +84,15 @@ void AttendKv(const float* q, int q_heads, int kv_heads, int head_dim,
     const float inv = 1.0f / ExpShiftSum(sh, slots, max_score);
     for (int64_t s = 0; s < slots; ++s) sh[s] *= inv;
   }
+  // out_h = Σ_s p[h, s] · v_{s,g}
   std::fill(out, out + int64_t{q_heads} * head_dim, 0.0f);
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int n = static_cast<int>(
-        std::min<int64_t>(block_tokens, slots - b * block_tokens));
-    int64_t stride = 0;
-    const float* values = kv.ReadRows(layer, KvBlockTable::kValue, b, 0, n, 0,
-                                      kv_dim, scratch.tile.data(), &stride);
-    for (int s = 0; s < n; ++s) {
-      const float* value = values + s * stride;
-      const float* p = scores + b * block_tokens + s;
-      for (int h = 0; h < q_heads; ++h) {
-        Axpy(p[h * slots], value + (h / group) * head_dim,
-             out + int64_t{h} * head_dim, head_dim);
-      }
-    }
-  }
+  ForEachKvRow(kv, layer, KvBlockTable::kValue, slots, kv_dim,
+               scratch.tile.data(), [&](int64_t s, const float* value) {
+                 for (int h = 0; h < q_heads; ++h) {
+                   Axpy(scores[h * slots + s], value + (h / group) * head_dim,
+                        out + int64_t{h} * head_dim, head_dim);
+                 }
+               });
   if (probs_out != nullptr) {
     std::fill(probs_out, probs_out + slots, 0.0f);
     for (int h = 0; h < q_heads; ++h) {

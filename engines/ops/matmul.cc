@@ -271,8 +271,9 @@ void Linear(const float* x, int64_t rows, const LinearWeight& w, float* y,
     float* dst = y_rows;
     PaddedRows& pad = ThreadScratch<PaddedRows>();
     if (bucket != m) {
-      pad.x.assign(bucket * k, 0.0f);
+      pad.x.resize(bucket * k);
       std::copy(x_rows, x_rows + m * k, pad.x.begin());
+      std::fill(pad.x.begin() + m * k, pad.x.end(), 0.0f);
       pad.y.resize(bucket * n);
       src = pad.x.data();
       dst = pad.y.data();
